@@ -1,0 +1,13 @@
+/** Integration tests share one real stack (test/global-setup.ts) and run one file at a time. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // Type checking is `tsc`'s job (npm test runs it first); here CommonJS output lets Jest load the
+  // generated Prisma client, whose dynamic import() Jest cannot run natively.
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } }] },
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: 1,
+};
