@@ -1,0 +1,159 @@
+import { z } from 'zod';
+
+/** The robot's MQTT heartbeat on `robot/<serial>/status`, as CONTRACT.md shows it (snake_case). */
+
+export const componentCodes = ['OK', 'READY', 'TIMEOUT', 'NON_CRITICAL_FAULT', 'CRITICAL_FAULT'] as const;
+export const componentCode = z.enum(componentCodes);
+export type ComponentCode = z.infer<typeof componentCode>;
+
+export const serialSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'serial may hold only letters, digits, "_" and "-"');
+
+const finite = z.number().finite();
+
+const gpsSchema = z.object({
+  lat: finite.min(-90).max(90),
+  lng: finite.min(-180).max(180),
+  heading: finite.min(0).max(360).optional(),
+  horizontal_accuracy: finite.min(0).optional(),
+  altitude: finite.optional(),
+  speed_mph: finite.min(0).max(100).optional(),
+});
+
+const batterySchema = z.object({
+  index: z.number().int().min(0).max(15),
+  charge_percent: finite.min(0).max(100),
+  is_charging: z.boolean().optional(),
+  voltage: finite.optional(),
+  current: finite.optional(),
+  temperature: finite.optional(),
+});
+
+const componentName = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'component names are UPPER_SNAKE_CASE');
+
+export const robotEventSchema = z
+  .object({
+    type: z.string().regex(/^[A-Z][A-Z_]{0,39}$/, 'event type is UPPER_SNAKE_CASE'),
+    timestamp: z.number().int().positive(),
+    pin: z.string().regex(/^\d{2,10}$/, 'pin is 2 to 10 digits').optional(),
+  })
+  .refine((e) => e.type !== 'PIN_ENTRY' || e.pin !== undefined, { message: 'PIN_ENTRY needs a pin', path: ['pin'] });
+
+export const rawHeartbeatSchema = z.object({
+  serial: serialSchema,
+  timestamp: z.number().int().positive().max(8_640_000_000_000_000),
+  gps: gpsSchema.optional(),
+  batteries: z.array(batterySchema).max(16).default([]),
+  components: z
+    .record(componentName, componentCode)
+    .refine((c) => Object.keys(c).length <= 64, 'at most 64 components')
+    .default({}),
+  lid: z.object({ is_open: z.boolean() }).optional(),
+  network: z
+    .object({
+      type: z.enum(['WIFI', 'CELLULAR', 'ETHERNET']),
+      signal_strength: z.number().int().min(-200).max(100).optional(),
+    })
+    .optional(),
+  events: z.array(robotEventSchema).max(50).optional(),
+});
+export type RawHeartbeat = z.input<typeof rawHeartbeatSchema>;
+
+/** A validated heartbeat in our own names: what the ingest worker hands on. */
+export const heartbeatSchema = z.object({
+  serial: serialSchema,
+  timestamp: z.number().int(),
+  receivedAt: z.number().int(),
+  location: z
+    .object({
+      latitude: z.number(),
+      longitude: z.number(),
+      heading: z.number().optional(),
+      horizontalAccuracy: z.number().optional(),
+      altitude: z.number().optional(),
+      speedMph: z.number().optional(),
+    })
+    .optional(),
+  batteries: z.array(
+    z.object({
+      batteryIndex: z.number().int(),
+      chargePercent: z.number().int(),
+      isCharging: z.boolean().optional(),
+      voltage: z.number().optional(),
+      current: z.number().optional(),
+      temperature: z.number().optional(),
+    }),
+  ),
+  components: z.record(z.string(), componentCode),
+  lidOpen: z.boolean().optional(),
+  network: z.object({ type: z.enum(['WIFI', 'CELLULAR', 'ETHERNET']), signalStrength: z.number().int().optional() }).optional(),
+  events: z.array(z.object({ type: z.string(), timestamp: z.number().int(), pin: z.string().optional() })),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+export const MAX_HEARTBEAT_BYTES = 64 * 1024;
+
+export type ParseResult = { ok: true; heartbeat: Heartbeat } | { ok: false; reason: string };
+
+/** Parses one MQTT message from `robot/<serial>/status`; never throws. */
+export function parseHeartbeat(topic: string, payload: Buffer | string, receivedAt: number): ParseResult {
+  const topicSerial = serialFromStatusTopic(topic);
+  if (topicSerial === undefined) return { ok: false, reason: `topic: "${topic}" is not robot/<serial>/status` };
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (size > MAX_HEARTBEAT_BYTES) return { ok: false, reason: `payload: ${size} bytes is over the ${MAX_HEARTBEAT_BYTES}-byte limit` };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch {
+    return { ok: false, reason: 'payload: not valid JSON' };
+  }
+  const parsed = rawHeartbeatSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
+  if (parsed.data.serial !== topicSerial) {
+    return { ok: false, reason: `serial: "${parsed.data.serial}" does not match topic serial "${topicSerial}"` };
+  }
+  return { ok: true, heartbeat: normalizeHeartbeat(parsed.data, receivedAt) };
+}
+
+export function serialFromStatusTopic(topic: string): string | undefined {
+  const m = /^robot\/([^/]+)\/status$/.exec(topic);
+  return m && serialSchema.safeParse(m[1]).success ? m[1] : undefined;
+}
+
+export function normalizeHeartbeat(raw: z.output<typeof rawHeartbeatSchema>, receivedAt: number): Heartbeat {
+  return {
+    serial: raw.serial,
+    timestamp: raw.timestamp,
+    receivedAt,
+    location: raw.gps && {
+      latitude: raw.gps.lat,
+      longitude: raw.gps.lng,
+      heading: raw.gps.heading,
+      horizontalAccuracy: raw.gps.horizontal_accuracy,
+      altitude: raw.gps.altitude,
+      speedMph: raw.gps.speed_mph,
+    },
+    batteries: raw.batteries.map((b) => ({
+      batteryIndex: b.index,
+      chargePercent: Math.round(b.charge_percent),
+      isCharging: b.is_charging,
+      voltage: b.voltage,
+      current: b.current,
+      temperature: b.temperature,
+    })),
+    components: { ...raw.components },
+    lidOpen: raw.lid?.is_open,
+    network: raw.network && { type: raw.network.type, signalStrength: raw.network.signal_strength },
+    events: (raw.events ?? []).map((e) => ({ type: e.type, timestamp: e.timestamp, pin: e.pin })),
+  };
+}
+
+/** One line naming the first offending field, e.g. `gps.lat: Too big: expected number to be <=90`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const path = issue.path.length ? issue.path.join('.') : '(root)';
+  return `${path}: ${issue.message}`;
+}
