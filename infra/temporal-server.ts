@@ -1,0 +1,89 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { searchAttributeFlags } from '../temporal.config';
+
+/**
+ * The Temporal dev server (`temporal server start-dev`), from the CLI on PATH, TEMPORAL_CLI_PATH,
+ * or built once from the Go module proxy into .tools/bin (its download host is out of reach).
+ */
+
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const toolsDir = resolve(__dirname, '..', '.tools', 'bin');
+
+export type RunningTemporal = { address: string; uiUrl: string | null; process: ChildProcess; stop(): Promise<void> };
+
+export function findTemporalCli(explicit?: string): string | undefined {
+  if (explicit) return explicit;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, 'temporal'))) return join(dir, 'temporal');
+  }
+  return existsSync(join(toolsDir, 'temporal')) ? join(toolsDir, 'temporal') : undefined;
+}
+
+export function buildTemporalCli(log: (line: string) => void = console.log): string {
+  log(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into .tools/bin; the first build takes a few minutes...`);
+  mkdirSync(toolsDir, { recursive: true });
+  const result = spawnSync('go', ['install', TEMPORAL_CLI_MODULE], {
+    env: { ...process.env, GOBIN: toolsDir, CGO_ENABLED: '0' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (result.status !== 0) throw new Error(`go install ${TEMPORAL_CLI_MODULE} failed (is Go installed?)`);
+  return join(toolsDir, 'temporal');
+}
+
+export async function startTemporalDevServer(opts: {
+  cliPath?: string;
+  port: number;
+  uiPort?: number;
+  dbFile?: string;
+  dynamicConfig?: Record<string, unknown>;
+  fast?: boolean;
+}): Promise<RunningTemporal> {
+  const cli = findTemporalCli(opts.cliPath) ?? buildTemporalCli();
+  if (opts.dbFile) mkdirSync(resolve(opts.dbFile, '..'), { recursive: true });
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'error'];
+  if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
+  else args.push('--headless');
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  for (const flag of searchAttributeFlags) args.push('--search-attribute', flag);
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  // What the SDK's own CI uses: much faster, and a lost write only matters on power loss.
+  if (opts.fast) args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (chunk) => (log = (log + chunk).slice(-4000)));
+  const address = `127.0.0.1:${opts.port}`;
+  await waitForTemporal(address, child, () => log);
+  return {
+    address,
+    uiUrl: opts.uiPort ? `http://127.0.0.1:${opts.uiPort}` : null,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function waitForTemporal(address: string, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`temporal server exited (${child.exitCode}): ${log()}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`temporal server not ready on ${address}: ${log()}`);
+}

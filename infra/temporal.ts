@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+
+const { IndexedValueType } = temporal.api.enums.v1;
+type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
+import type { Config } from '../config';
+import { defaultTemporalAddress } from '../temporal.config';
+
+/** A connection to the configured cluster: local dev server, self-hosted, or Temporal Cloud. */
+export async function connectTemporal(config: Config, address = config.TEMPORAL_ADDRESS ?? defaultTemporalAddress): Promise<Connection> {
+  const tls = config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY
+    ? { clientCertPair: { crt: readFileSync(config.TEMPORAL_TLS_CERT), key: readFileSync(config.TEMPORAL_TLS_KEY) } }
+    : config.TEMPORAL_API_KEY ? true : undefined;
+  return Connection.connect({ address, tls, apiKey: config.TEMPORAL_API_KEY });
+}
+
+export function createTemporalClient(connection: Connection, namespace: string): Client {
+  return new Client({ connection, namespace });
+}
+
+const wanted: Record<string, IndexedValueType> = {
+  RobotSerial: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  FleetStatus: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Online: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+};
+
+/** Registers the contract's search attributes on a cluster that lacks them (the dev server gets them by flag). */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = Object.fromEntries(Object.entries(wanted).filter(([name]) => !(name in (existing.customAttributes ?? {}))));
+  if (Object.keys(missing).length === 0) return;
+  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+}
