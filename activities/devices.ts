@@ -1,0 +1,123 @@
+import type { Prisma } from '../infra/prisma';
+import type { Heartbeat } from '../domain/heartbeat';
+import type { DomainEvent } from '../domain/events';
+
+/**
+ * The device projection (seed 001 `devices`, `device_batteries`, `device_components`).
+ * The ingest worker writes telemetry here in batches; the robot workflow writes its decisions.
+ * Every write keeps the newest state: an older heartbeat never overwrites a newer one.
+ */
+
+/** Keeps the newest heartbeat per robot: one multi-row upsert cannot touch a row twice. */
+export function newestPerRobot(heartbeats: Heartbeat[]): Heartbeat[] {
+  const newest = new Map<string, Heartbeat>();
+  for (const hb of heartbeats) {
+    const current = newest.get(hb.serial);
+    if (!current || hb.timestamp > current.timestamp) newest.set(hb.serial, hb);
+  }
+  return [...newest.values()];
+}
+
+export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): Promise<void> {
+  const rows = newestPerRobot(heartbeats);
+  if (rows.length === 0) return;
+  const at = rows.map((h) => new Date(h.timestamp));
+  await prisma.$transaction([
+    prisma.$executeRaw`
+      INSERT INTO devices AS d (serial_number, lat, lng, heading, horizontal_accuracy, altitude, speed_mph,
+        location_updated_at, network_type, signal_strength, lid_is_open, lid_updated_at, last_heartbeat_at, last_seen_at)
+      SELECT s, lat, lng, heading, acc, alt, speed, CASE WHEN lat IS NULL THEN NULL ELSE t END, net, sig,
+        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE t END, t, seen
+      FROM unnest(${rows.map((h) => h.serial)}::text[], ${rows.map((h) => h.location?.latitude ?? null)}::float8[],
+        ${rows.map((h) => h.location?.longitude ?? null)}::float8[], ${rows.map((h) => h.location?.heading ?? null)}::float8[],
+        ${rows.map((h) => h.location?.horizontalAccuracy ?? null)}::float8[], ${rows.map((h) => h.location?.altitude ?? null)}::float8[],
+        ${rows.map((h) => h.location?.speedMph ?? null)}::float8[], ${rows.map((h) => h.network?.type ?? null)}::text[],
+        ${rows.map((h) => h.network?.signalStrength ?? null)}::int[], ${rows.map((h) => h.lidOpen ?? null)}::bool[],
+        ${at}::timestamptz[], ${rows.map((h) => new Date(h.receivedAt))}::timestamptz[])
+        AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen)
+      ON CONFLICT (serial_number) DO UPDATE SET
+        lat = COALESCE(EXCLUDED.lat, d.lat), lng = COALESCE(EXCLUDED.lng, d.lng),
+        heading = COALESCE(EXCLUDED.heading, d.heading),
+        horizontal_accuracy = COALESCE(EXCLUDED.horizontal_accuracy, d.horizontal_accuracy),
+        altitude = COALESCE(EXCLUDED.altitude, d.altitude), speed_mph = COALESCE(EXCLUDED.speed_mph, d.speed_mph),
+        location_updated_at = COALESCE(EXCLUDED.location_updated_at, d.location_updated_at),
+        network_type = COALESCE(EXCLUDED.network_type, d.network_type),
+        signal_strength = COALESCE(EXCLUDED.signal_strength, d.signal_strength),
+        lid_is_open = CASE WHEN EXCLUDED.lid_updated_at IS NULL THEN d.lid_is_open ELSE EXCLUDED.lid_is_open END,
+        lid_updated_at = CASE WHEN EXCLUDED.lid_updated_at IS NULL OR EXCLUDED.lid_is_open = d.lid_is_open
+          THEN d.lid_updated_at ELSE EXCLUDED.lid_updated_at END,
+        last_heartbeat_at = EXCLUDED.last_heartbeat_at,
+        last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at),
+        updated_at = now()
+      WHERE d.last_heartbeat_at IS NULL OR d.last_heartbeat_at < EXCLUDED.last_heartbeat_at`,
+    upsertBatteries(prisma, rows),
+    upsertComponents(prisma, rows),
+  ]);
+}
+
+function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
+  const b = rows.flatMap((h) => h.batteries.map((x) => ({ ...x, serial: h.serial, at: new Date(h.timestamp) })));
+  return prisma.$executeRaw`
+    INSERT INTO device_batteries AS b (serial_number, battery_index, charge_percent, voltage, current, temperature, is_charging, updated_at)
+    SELECT * FROM unnest(${b.map((x) => x.serial)}::text[], ${b.map((x) => x.batteryIndex)}::int[],
+      ${b.map((x) => x.chargePercent)}::int[], ${b.map((x) => x.voltage ?? null)}::float8[],
+      ${b.map((x) => x.current ?? null)}::float8[], ${b.map((x) => x.temperature ?? null)}::float8[],
+      ${b.map((x) => x.isCharging ?? null)}::bool[], ${b.map((x) => x.at)}::timestamptz[])
+    ON CONFLICT (serial_number, battery_index) DO UPDATE SET
+      charge_percent = EXCLUDED.charge_percent, voltage = EXCLUDED.voltage, current = EXCLUDED.current,
+      temperature = EXCLUDED.temperature, is_charging = EXCLUDED.is_charging, updated_at = EXCLUDED.updated_at
+    WHERE b.updated_at IS NULL OR b.updated_at < EXCLUDED.updated_at`;
+}
+
+function upsertComponents(prisma: Prisma, rows: Heartbeat[]) {
+  const c = rows.flatMap((h) =>
+    Object.entries(h.components).map(([name, code]) => ({ serial: h.serial, name, code, at: new Date(h.timestamp) })),
+  );
+  return prisma.$executeRaw`
+    INSERT INTO device_components AS c (serial_number, component_name, status_code, updated_at)
+    SELECT * FROM unnest(${c.map((x) => x.serial)}::text[], ${c.map((x) => x.name)}::text[],
+      ${c.map((x) => x.code)}::text[], ${c.map((x) => x.at)}::timestamptz[])
+    ON CONFLICT (serial_number, component_name) DO UPDATE SET
+      status_code = EXCLUDED.status_code, updated_at = EXCLUDED.updated_at
+    WHERE c.updated_at IS NULL OR c.updated_at < EXCLUDED.updated_at`;
+}
+
+export type RejectedMessage = { topic: string; payload: string; reason: string; receivedAt: number };
+
+export async function storeRejected(prisma: Prisma, rejected: RejectedMessage[]): Promise<void> {
+  if (rejected.length === 0) return;
+  await prisma.rejectedMessage.createMany({
+    data: rejected.map((r) => ({ topic: r.topic, payload: r.payload, reason: r.reason, receivedAt: new Date(r.receivedAt) })),
+  });
+}
+
+/** The robot workflow's decisions: connectivity and the events it raised, in one transaction. */
+export async function recordRobotChanges(
+  prisma: Prisma,
+  change: { serial: string; online: boolean; onlineChangedAt: number | null; events: DomainEvent[] },
+): Promise<void> {
+  const changedAt = change.onlineChangedAt === null ? null : new Date(change.onlineChangedAt);
+  await prisma.$transaction([
+    prisma.$executeRaw`
+      INSERT INTO devices AS d (serial_number, online, connectivity_updated_at)
+      VALUES (${change.serial}, ${change.online}, ${changedAt}::timestamptz)
+      ON CONFLICT (serial_number) DO UPDATE SET online = EXCLUDED.online,
+        connectivity_updated_at = EXCLUDED.connectivity_updated_at, updated_at = now()
+      WHERE d.connectivity_updated_at IS NULL OR d.connectivity_updated_at <= EXCLUDED.connectivity_updated_at`,
+    prisma.domainEvent.createMany({
+      data: change.events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        serial: e.serial,
+        occurredAt: new Date(e.occurredAt),
+        data: e.data as object,
+      })),
+      skipDuplicates: true,
+    }),
+  ]);
+}
+
+export async function readLastSeen(prisma: Prisma, serial: string): Promise<number | null> {
+  const row = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { lastSeenAt: true } });
+  return row?.lastSeenAt?.getTime() ?? null;
+}

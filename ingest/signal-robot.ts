@@ -1,0 +1,23 @@
+import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import type { Heartbeat } from '../domain/heartbeat';
+import { heartbeatsSignal, robotWorkflow } from '../workflows/robot';
+import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
+
+/** Signal-with-start: the first heartbeat of a robot starts its workflow. */
+export function createRobotSignaller(client: Client, opts: { offlineAfterMs: number; taskQueue?: string }) {
+  return async (serial: string, heartbeats: Heartbeat[]): Promise<void> => {
+    await client.workflow.signalWithStart(robotWorkflow, {
+      workflowId: workflowIds.robot(serial),
+      taskQueue: opts.taskQueue ?? taskQueues.robots,
+      args: [{ serial, offlineAfterMs: opts.offlineAfterMs }],
+      signal: heartbeatsSignal,
+      signalArgs: [{ heartbeats }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      typedSearchAttributes: [
+        { key: searchAttributes.robotSerial, value: serial },
+        { key: searchAttributes.online, value: false },
+        { key: searchAttributes.fleetStatus, value: 'OFFLINE' },
+      ],
+    });
+  };
+}

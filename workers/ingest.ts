@@ -1,0 +1,87 @@
+import type { Client } from '@temporalio/client';
+import type { MqttClient } from 'mqtt';
+import pino from 'pino';
+import { forwardIntervalMs, loadConfig, type Config } from '../config';
+import { storeRejected, writeHeartbeats } from '../activities/devices';
+import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
+import { connectIngest } from '../ingest/mqtt-ingest';
+import { ingestMetrics, rejectedField } from '../ingest/metrics';
+import { createRobotSignaller } from '../ingest/signal-robot';
+import { connectTemporal, createTemporalClient } from '../infra/temporal';
+import { createPrisma, type Prisma } from '../infra/prisma';
+
+/** The ingest worker: MQTT heartbeats in, projection writes and robot workflow signals out. */
+export type IngestWorker = { pipeline: HeartbeatPipeline; mqtt: MqttClient; close(): Promise<void> };
+
+export async function startIngestWorker(deps: {
+  mqttUrl: string;
+  prisma: Prisma;
+  temporal: Client;
+  config: Config;
+  clientId?: string;
+  taskQueue?: string;
+  logger?: pino.Logger;
+}): Promise<IngestWorker> {
+  const log = deps.logger ?? pino({ level: deps.config.LOG_LEVEL });
+  const pipeline = new HeartbeatPipeline(
+    {
+      writeHeartbeats: (hbs) => writeHeartbeats(deps.prisma, hbs),
+      storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
+      signalRobot: createRobotSignaller(deps.temporal, {
+        offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
+        taskQueue: deps.taskQueue,
+      }),
+      onAccepted: (n) => ingestMetrics.accepted.inc(n),
+      onRejected: (reason) => {
+        ingestMetrics.rejected.inc({ field: rejectedField(reason) });
+        log.warn({ reason }, 'robot message rejected');
+      },
+      onFlushed: (s) => {
+        ingestMetrics.signals.inc(s.signals);
+        ingestMetrics.flushSeconds.observe(s.ms / 1000);
+      },
+      onRetry: (step, error) => {
+        ingestMetrics.retries.inc({ step });
+        log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
+      },
+    },
+    { forwardIntervalMs: forwardIntervalMs(deps.config) },
+  );
+  pipeline.start();
+  const mqtt = await connectIngest({
+    mqttUrl: deps.mqttUrl,
+    clientId: deps.clientId ?? 'fleet-ingest',
+    pipeline,
+    onError: (e) => log.warn({ err: e.message }, 'mqtt error'),
+  });
+  return {
+    pipeline,
+    mqtt,
+    close: async () => {
+      await pipeline.close();
+      await mqtt.endAsync();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run ingest on its own');
+  const connection = await connectTemporal(config);
+  const ingest = await startIngestWorker({
+    mqttUrl: config.MQTT_URL,
+    prisma: createPrisma(config.DATABASE_URL),
+    temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE),
+    config,
+  });
+  const shutdown = () => void ingest.close().then(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

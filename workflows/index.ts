@@ -1,0 +1,1 @@
+export { robotWorkflow } from './robot';
