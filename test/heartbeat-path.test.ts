@@ -1,0 +1,163 @@
+import type { MqttClient } from 'mqtt';
+import { robotStateQuery } from '../workflows/robot';
+import { workflowIds } from '../temporal.config';
+import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
+import { connectRobot, heartbeat, publish } from './support/robot';
+
+let fleet: TestFleet;
+let robot: MqttClient;
+
+beforeAll(async () => {
+  fleet = await startFleet({ OFFLINE_AFTER_SECONDS: '3', HEARTBEAT_FORWARD_INTERVAL_SECONDS: '1' });
+  robot = await connectRobot();
+});
+
+afterAll(async () => {
+  await robot?.endAsync();
+  await fleet?.stop();
+});
+
+const events = (serial: string, type?: string) =>
+  fleet.prisma.domainEvent.findMany({ where: { serial, ...(type ? { type } : {}) }, orderBy: { seq: 'asc' } });
+
+const robotState = (serial: string) => fleet.temporal.workflow.getHandle(workflowIds.robot(serial)).query(robotStateQuery);
+
+test('a heartbeat over MQTT reaches the projection and the robot workflow', async () => {
+  const serial = uniqueSerial();
+  const hb = heartbeat(serial, { gps: { lat: 37.1, lng: -122.2 } });
+  await publish(robot, `robot/${serial}/status`, hb);
+
+  const device = await eventually(async () => {
+    const row = await fleet.prisma.device.findUnique({ where: { serialNumber: serial }, include: { batteries: true, components: true } });
+    expect(row?.online).toBe(true);
+    return row!;
+  });
+  expect(device.lat).toBe(37.1);
+  expect(device.lastHeartbeatAt?.getTime()).toBe(hb.timestamp);
+  expect(device.batteries.map((b) => b.chargePercent)).toEqual([87]);
+  expect(device.components.map((c) => c.componentName).sort()).toEqual(['CAMERAS', 'GPS', 'LTE_ROUTERS']);
+
+  const state = await robotState(serial);
+  expect(state.online).toBe(true);
+  expect(state.lastHeartbeatAt).toBe(hb.timestamp);
+  const connectivity = await events(serial, 'Device.ConnectivityChanged');
+  expect(connectivity.map((e) => (e.data as { online: boolean }).online)).toEqual([true]);
+});
+
+test('silence turns a robot offline and a heartbeat brings it back, one event each way', async () => {
+  const serial = uniqueSerial();
+  for (let i = 0; i < 3; i++) {
+    await publish(robot, `robot/${serial}/status`, heartbeat(serial));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await eventually(async () => expect((await events(serial)).length).toBe(1));
+
+  const offline = await eventually(async () => {
+    const list = await events(serial, 'Device.ConnectivityChanged');
+    expect(list).toHaveLength(2);
+    return list[1];
+  }, 15_000);
+  expect(offline.data).toMatchObject({ online: false, previousOnline: true });
+  expect((await robotState(serial)).fleetStatus).toBe('OFFLINE');
+  expect((await fleet.prisma.device.findUnique({ where: { serialNumber: serial } }))?.online).toBe(false);
+
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial));
+  const back = await eventually(async () => {
+    const list = await events(serial, 'Device.ConnectivityChanged');
+    expect(list).toHaveLength(3);
+    return list[2];
+  });
+  expect(back.data).toMatchObject({ online: true, previousOnline: false });
+  const description = await fleet.temporal.workflow.getHandle(workflowIds.robot(serial)).describe();
+  expect(description.typedSearchAttributes.get({ name: 'Online', type: 'BOOL' } as never)).toBe(true);
+});
+
+test('a component fault raises HealthDegraded and its recovery HealthRestored', async () => {
+  const serial = uniqueSerial();
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial));
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: Date.now() + 1, components: { GPS: 'OK', CAMERAS: 'CRITICAL_FAULT', LTE_ROUTERS: 'OK' } }));
+  const degraded = await eventually(async () => {
+    const list = await events(serial, 'Device.HealthDegraded');
+    expect(list).toHaveLength(1);
+    return list[0];
+  });
+  expect(degraded.data).toMatchObject({ componentName: 'CAMERAS', statusCode: 'HARDWARE_STATUS_CODE_CRITICAL_FAULT' });
+
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: Date.now() + 2 }));
+  await eventually(async () => expect(await events(serial, 'Device.HealthRestored')).toHaveLength(1));
+  expect(await events(serial, 'Device.HealthDegraded')).toHaveLength(1);
+});
+
+test('duplicate and out-of-order heartbeats never move state backwards', async () => {
+  const serial = uniqueSerial();
+  const now = Date.now();
+  const newer = heartbeat(serial, { timestamp: now, lid: { is_open: true }, gps: { lat: 10, lng: 10 } });
+  const older = heartbeat(serial, { timestamp: now - 5_000, lid: { is_open: false }, gps: { lat: 20, lng: 20 } });
+  await publish(robot, `robot/${serial}/status`, newer);
+  await publish(robot, `robot/${serial}/status`, newer);
+  await publish(robot, `robot/${serial}/status`, older);
+  await eventually(async () => expect((await robotState(serial)).lastHeartbeatAt).toBe(now));
+  await new Promise((r) => setTimeout(r, 500));
+
+  const state = await robotState(serial);
+  expect(state.latest?.lidOpen).toBe(true);
+  const row = await fleet.prisma.device.findUnique({ where: { serialNumber: serial } });
+  expect([row?.lat, row?.lidIsOpen]).toEqual([10, true]);
+  expect(await events(serial, 'Device.ConnectivityChanged')).toHaveLength(1);
+});
+
+test('malformed and spoofed messages are rejected and kept; the ingest worker keeps going', async () => {
+  const serial = uniqueSerial();
+  const other = uniqueSerial();
+  const before = await fleet.prisma.rejectedMessage.count();
+  await publish(robot, `robot/${serial}/status`, '{not json');
+  await publish(robot, `robot/${serial}/status`, heartbeat(other));
+  await publish(robot, `robot/${serial}/status`, { ...heartbeat(serial), gps: { lat: 500, lng: 0 } });
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial));
+
+  await eventually(async () => expect(await fleet.prisma.rejectedMessage.count()).toBe(before + 3));
+  const reasons = (await fleet.prisma.rejectedMessage.findMany({ where: { topic: `robot/${serial}/status` } })).map((r) => r.reason);
+  expect(reasons).toEqual(expect.arrayContaining(['payload: not valid JSON', expect.stringMatching(/^serial: .* does not match/), expect.stringMatching(/^gps\.lat: /)]));
+  await eventually(async () => expect((await fleet.prisma.device.findUnique({ where: { serialNumber: serial } }))?.online).toBe(true));
+  expect(await fleet.prisma.device.findUnique({ where: { serialNumber: other } })).toBeNull();
+});
+
+test('a robot workflow that continues-as-new keeps its state', async () => {
+  const serial = uniqueSerial();
+  const handle = fleet.temporal.workflow.getHandle(workflowIds.robot(serial));
+  const start = Date.now();
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: start }));
+  const firstRun = await eventually(async () => (await handle.describe()).runId);
+  // Each change is signalled at once; the test server suggests continue-as-new after 60 events.
+  for (let i = 1; i <= 30; i++) {
+    const faulty = i % 2 === 1;
+    await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: start + i, components: { GPS: faulty ? 'TIMEOUT' : 'OK' } }));
+    await eventually(async () => expect((await robotState(serial)).lastHeartbeatAt).toBe(start + i));
+  }
+  const description = await handle.describe();
+  expect(description.runId).not.toBe(firstRun);
+  const state = await robotState(serial);
+  expect(state.online).toBe(true);
+  expect(state.components.GPS.code).toBe('OK');
+  expect(await events(serial, 'Device.HealthDegraded')).toHaveLength(15);
+  expect(await events(serial, 'Device.ConnectivityChanged')).toHaveLength(1);
+});
+
+test('stopping and restarting the worker loses no state', async () => {
+  const serial = uniqueSerial();
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial));
+  await eventually(async () => expect((await robotState(serial)).online).toBe(true));
+
+  await fleet.stopWorker();
+  const last = Date.now();
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: last, lid: { is_open: true }, components: { GPS: 'NON_CRITICAL_FAULT' } }));
+  await new Promise((r) => setTimeout(r, 500));
+  await fleet.startWorker();
+
+  await eventually(async () => {
+    const state = await robotState(serial);
+    expect(state.lastHeartbeatAt).toBe(last);
+    expect(state.latest?.lidOpen).toBe(true);
+  });
+  await eventually(async () => expect(await events(serial, 'Device.HealthDegraded')).toHaveLength(1));
+});

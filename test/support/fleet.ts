@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../config';
+import { createPrisma, type Prisma } from '../../infra/prisma';
+import { createRobotWorker } from '../../workers/robot-worker';
+import { startIngestWorker, type IngestWorker } from '../../workers/ingest';
+
+/**
+ * The fleet backend wired for one test file against the shared real stack: a robot worker on its
+ * own task queue, an ingest worker, and clients. `restartWorker` and `restartIngest` stop one
+ * piece and bring up a fresh one, as a crash and redeploy would.
+ */
+export type TestFleet = {
+  config: Config;
+  prisma: Prisma;
+  temporal: Client;
+  taskQueue: string;
+  ingest: IngestWorker;
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  restartIngest(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export async function startFleet(env: Record<string, string> = {}): Promise<TestFleet> {
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...env });
+  const taskQueue = `test-${randomUUID()}`;
+  const prisma = createPrisma(required('DATABASE_URL'));
+  const address = required('TEMPORAL_ADDRESS');
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const temporal = new Client({ connection });
+  let worker: Worker | null = null;
+  let running: Promise<void> | null = null;
+
+  const startWorker = async () => {
+    worker = await createRobotWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      prisma,
+      taskQueue,
+      workflowBundle: { codePath: required('TEST_WORKFLOW_BUNDLE') },
+      maxCachedWorkflows: 100,
+    });
+    running = worker.run();
+  };
+  const stopWorker = async () => {
+    worker?.shutdown();
+    await running;
+    worker = null;
+  };
+  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue });
+
+  await startWorker();
+  const fleet: TestFleet = {
+    config,
+    prisma,
+    temporal,
+    taskQueue,
+    ingest: await newIngest(),
+    stopWorker,
+    startWorker,
+    restartIngest: async () => {
+      await fleet.ingest.close();
+      fleet.ingest = await newIngest();
+    },
+    stop: async () => {
+      await fleet.ingest.close();
+      await stopWorker();
+      await prisma.$disconnect();
+      await connection.close();
+      await nativeConnection.close();
+    },
+  };
+  return fleet;
+}
+
+export function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests with npm test (test/global-setup.ts sets it)`);
+  return value;
+}
+
+/** Retries an assertion until it passes or the time is up, then throws its last error. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+}
+
+export const uniqueSerial = (prefix = 'T') => `${prefix}${randomUUID().replace(/-/g, '').slice(0, 10).toUpperCase()}`;
