@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { deviceSchema } from '../domain/device';
+import { domainEventSchema } from '../domain/events';
+import { serialSchema } from '../domain/heartbeat';
+
+/** Request and response shapes: the routes validate with these and /openapi.json is generated from them. */
+
+export const MAX_PAGE_SIZE = 500;
+export const MAX_EVENT_LIMIT = 1000;
+
+// `id` names the OpenAPI component each is referenced by.
+export const deviceResourceSchema = deviceSchema.meta({ id: 'Device' });
+export const domainEventResourceSchema = domainEventSchema.meta({ id: 'DomainEvent' });
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('e.g. INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE'),
+      message: z.string().describe('for 400, starts with the offending field: "<field>: <problem>"'),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const deviceParamsSchema = z.object({ serial: serialSchema });
+
+export const getDeviceQuerySchema = z.object({
+  fresh: z.enum(['true', 'false']).optional().describe("true: read the robot workflow's live state"),
+});
+
+export const listDevicesQuerySchema = z.object({
+  filter: z
+    .string()
+    .max(2000)
+    .optional()
+    .describe('e.g. `online=true AND batteryPercent<20`; fields: serial, online, lidOpen, batteryPercent, networkType'),
+  pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
+  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+});
+
+export const listDevicesResponseSchema = z.object({
+  devices: z.array(deviceResourceSchema),
+  nextPageToken: z.string().describe('empty on the last page'),
+  totalSize: z.number().int().describe('devices matching the filter'),
+});
+
+export const listEventsQuerySchema = z.object({
+  type: z.string().min(1).max(100).optional().describe('e.g. Device.ConnectivityChanged'),
+  serial: serialSchema.optional(),
+  after: z
+    .string()
+    .regex(/^\d{1,18}$/, 'must be a cursor returned as nextCursor')
+    .optional()
+    .describe('nextCursor of the previous call: only later events'),
+  limit: z.coerce.number().int().min(1).max(MAX_EVENT_LIMIT).default(100),
+});
+
+export const listEventsResponseSchema = z.object({
+  events: z.array(domainEventResourceSchema),
+  nextCursor: z.string().nullable().describe('pass as `after` to read on; null when there are no events yet'),
+});
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+
+export const readySchema = z.object({
+  status: z.literal('ok'),
+  checks: z.object({ postgres: z.literal('ok'), temporal: z.literal('ok') }),
+});
