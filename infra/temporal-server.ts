@@ -26,7 +26,7 @@ export function buildTemporalCli(log: (line: string) => void = console.log): str
   log(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into .tools/bin; the first build takes a few minutes...`);
   mkdirSync(toolsDir, { recursive: true });
   const result = spawnSync('go', ['install', TEMPORAL_CLI_MODULE], {
-    env: { ...process.env, GOBIN: toolsDir, CGO_ENABLED: '0' },
+    env: { ...process.env, GOBIN: toolsDir },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (result.status !== 0) throw new Error(`go install ${TEMPORAL_CLI_MODULE} failed (is Go installed?)`);

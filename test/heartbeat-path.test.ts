@@ -44,6 +44,39 @@ test('a heartbeat over MQTT reaches the projection and the robot workflow', asyn
   expect(connectivity.map((e) => (e.data as { online: boolean }).online)).toEqual([true]);
 });
 
+test('a heartbeat shows up through the API, from the projection and live from the workflow', async () => {
+  const serial = uniqueSerial();
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { components: { GPS: 'OK', LTE_ROUTERS: 'TIMEOUT' } }));
+  const projected = await eventually(async () => {
+    const res = await fleet.api(`/v1/devices/${serial}`);
+    expect(res.status).toBe(200);
+    expect(res.body.connectivity.online).toBe(true);
+    return res.body;
+  });
+  expect(projected).toMatchObject({
+    name: `devices/${serial}`,
+    location: { latitude: 37.7749, longitude: -122.4194, speedMph: 5.3 },
+    batteries: [{ batteryIndex: 0, chargePercent: 87 }],
+    connectivity: { online: true, networkType: 'NETWORK_TYPE_CELLULAR', signalStrength: -85 },
+    lidState: { isOpen: false },
+  });
+  expect(projected.componentStatuses).toContainEqual(expect.objectContaining({ componentName: 'LTE_ROUTERS', statusCode: 'HARDWARE_STATUS_CODE_TIMEOUT' }));
+
+  // A telemetry-only heartbeat goes to the projection at once; fresh=true still shows it.
+  const moved = Date.now() + 10;
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: moved, gps: { lat: 37.8, lng: -122.3 }, components: { GPS: 'OK', LTE_ROUTERS: 'TIMEOUT' } }));
+  await eventually(async () => expect((await fleet.api(`/v1/devices/${serial}`)).body.location.latitude).toBe(37.8));
+  const live = await fleet.api(`/v1/devices/${serial}?fresh=true`);
+  expect(live.status).toBe(200);
+  expect(live.body).toMatchObject({ connectivity: { online: true }, location: { latitude: 37.8 } });
+
+  const list = await fleet.api(`/v1/devices?filter=${encodeURIComponent(`serial=${serial}`)}`);
+  expect(list.body).toMatchObject({ totalSize: 1, devices: [{ name: `devices/${serial}` }] });
+  const events = await fleet.api(`/v1/events?serial=${serial}&type=Device.HealthDegraded`);
+  expect(events.body.events).toEqual([expect.objectContaining({ type: 'Device.HealthDegraded', serial, data: expect.objectContaining({ componentName: 'LTE_ROUTERS' }) })]);
+  expect((await fleet.api(`/v1/devices/NOSUCH${serial}?fresh=true`)).status).toBe(404);
+});
+
 test('silence turns a robot offline and a heartbeat brings it back, one event each way', async () => {
   const serial = uniqueSerial();
   for (let i = 0; i < 3; i++) {

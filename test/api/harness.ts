@@ -1,16 +1,14 @@
-import { mkdirSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { createApp } from '../../api/app';
 import { loadConfig } from '../../config';
-import { applyMigrations } from '../../infra/migrate';
-import { startEmbeddedPostgres, type RunningPostgres } from '../../infra/postgres';
 import { createPrisma, type Prisma } from '../../infra/prisma';
+import { createTestDatabase } from '../support/database';
+import { freePort } from '../support/ports';
 
-/** The API on a real embedded PostgreSQL; Temporal is a client pointed at a port nobody listens on. */
+/** The API on a fresh real database; Temporal is a client pointed at a port nobody listens on. */
 
 export type ApiHarness = {
   url: string;
@@ -20,14 +18,6 @@ export type ApiHarness = {
   startApp(env: NodeJS.ProcessEnv): Promise<{ url: string; close(): Promise<void> }>;
   stop(): Promise<void>;
 };
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; close(): Promise<void> }> {
   return new Promise((resolve) => {
@@ -39,47 +29,35 @@ function listen(app: ReturnType<typeof createApp>): Promise<{ url: string; close
 }
 
 export async function startApiHarness(env: NodeJS.ProcessEnv): Promise<ApiHarness> {
-  const dataDir = join(__dirname, '..', '..', '.data', `test-api-${process.pid}-${Date.now()}`);
-  mkdirSync(dataDir, { recursive: true });
-  let postgres: RunningPostgres | undefined;
+  const database = await createTestDatabase('api');
   const servers: { close(): Promise<void> }[] = [];
-  try {
-    postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pg'), port: await freePort() });
-    await applyMigrations(postgres.url);
-    const prisma = createPrisma(postgres.url);
-    // No gRPC retry interceptor: a retry timer that outlives connection.close() crashes the process.
-    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
-    const temporal = new Client({ connection });
-    const logger = pino({ level: 'silent' });
-    const startApp = async (appEnv: NodeJS.ProcessEnv) => {
-      const server = await listen(createApp({ prisma, temporal, config: loadConfig(appEnv), logger }));
-      servers.push(server);
-      return server;
-    };
-    const main = await startApp(env);
-    const running = postgres;
-    return {
-      url: main.url,
-      prisma,
-      temporal,
-      startApp,
-      async get(path, key) {
-        const res = await fetch(`${main.url}${path}`, { headers: key ? { 'x-api-key': key } : {} });
-        const text = await res.text();
-        const type = res.headers.get('content-type');
-        return { status: res.status, text, type, body: type?.includes('json') ? JSON.parse(text) : undefined };
-      },
-      async stop() {
-        for (const s of servers) await s.close();
-        await temporal.connection.close();
-        await prisma.$disconnect();
-        await running.stop();
-        rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    await postgres?.stop().catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
-    throw error;
-  }
+  const prisma = createPrisma(database.url);
+  // No gRPC retry interceptor: a retry timer that outlives connection.close() crashes the process.
+  const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+  const temporal = new Client({ connection });
+  const logger = pino({ level: 'silent' });
+  const startApp = async (appEnv: NodeJS.ProcessEnv) => {
+    const server = await listen(createApp({ prisma, temporal, config: loadConfig(appEnv), logger }));
+    servers.push(server);
+    return server;
+  };
+  const main = await startApp(env);
+  return {
+    url: main.url,
+    prisma,
+    temporal,
+    startApp,
+    async get(path, key) {
+      const res = await fetch(`${main.url}${path}`, { headers: key ? { 'x-api-key': key } : {} });
+      const text = await res.text();
+      const type = res.headers.get('content-type');
+      return { status: res.status, text, type, body: type?.includes('json') ? JSON.parse(text) : undefined };
+    },
+    async stop() {
+      for (const s of servers) await s.close();
+      await temporal.connection.close();
+      await prisma.$disconnect();
+      await database.drop();
+    },
+  };
 }

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { createApp } from '../../api/app';
 import { loadConfig, type Config } from '../../config';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { createRobotWorker } from '../../workers/robot-worker';
@@ -17,6 +21,8 @@ export type TestFleet = {
   temporal: Client;
   taskQueue: string;
   ingest: IngestWorker;
+  /** GET on the fleet's API with a key of every scope. */
+  api(path: string): Promise<{ status: number; body: any }>;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   restartIngest(): Promise<void>;
@@ -24,7 +30,8 @@ export type TestFleet = {
 };
 
 export async function startFleet(env: Record<string, string> = {}): Promise<TestFleet> {
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...env });
+  const apiKey = `test-key-${randomUUID()}`;
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy`, ...env });
   const taskQueue = `test-${randomUUID()}`;
   const prisma = createPrisma(required('DATABASE_URL'));
   const address = required('TEMPORAL_ADDRESS');
@@ -53,12 +60,18 @@ export async function startFleet(env: Record<string, string> = {}): Promise<Test
   const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue });
 
   await startWorker();
+  const server = await listen(createApp({ prisma, temporal, config, logger: pino({ level: 'silent' }) }));
+  const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const fleet: TestFleet = {
     config,
     prisma,
     temporal,
     taskQueue,
     ingest: await newIngest(),
+    api: async (path) => {
+      const res = await fetch(`${apiUrl}${path}`, { headers: { 'x-api-key': apiKey } });
+      return { status: res.status, body: await res.json() };
+    },
     stopWorker,
     startWorker,
     restartIngest: async () => {
@@ -66,6 +79,7 @@ export async function startFleet(env: Record<string, string> = {}): Promise<Test
       fleet.ingest = await newIngest();
     },
     stop: async () => {
+      await new Promise((r) => server.close(r));
       await fleet.ingest.close();
       await stopWorker();
       await prisma.$disconnect();
@@ -74,6 +88,12 @@ export async function startFleet(env: Record<string, string> = {}): Promise<Test
     },
   };
   return fleet;
+}
+
+function listen(app: ReturnType<typeof createApp>): Promise<Server> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+  });
 }
 
 export function required(name: string): string {
