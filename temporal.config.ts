@@ -3,7 +3,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 /** The one place for Temporal names: task queues, workflow IDs, search attributes, timing defaults. */
 
 export const taskQueues = {
-  robots: 'fleet-robots',
+  fleet: 'fleet',
 } as const;
 
 export const workflowIds = {

@@ -8,7 +8,7 @@ export function createRobotSignaller(client: Client, opts: { offlineAfterMs: num
   return async (serial: string, heartbeats: Heartbeat[]): Promise<void> => {
     await client.workflow.signalWithStart(robotWorkflow, {
       workflowId: workflowIds.robot(serial),
-      taskQueue: opts.taskQueue ?? taskQueues.robots,
+      taskQueue: opts.taskQueue ?? taskQueues.fleet,
       args: [{ serial, offlineAfterMs: opts.offlineAfterMs }],
       signal: heartbeatsSignal,
       signalArgs: [{ heartbeats }],

@@ -13,7 +13,7 @@ import { startTemporalDevServer } from '../infra/temporal-server';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
 import { startIngestWorker } from './ingest';
-import { createRobotWorker } from './robot-worker';
+import { createFleetWorker } from './fleet-worker';
 
 /**
  * `npm start`: the whole stack on one machine. Each piece the environment does not name is
@@ -73,9 +73,9 @@ async function main(): Promise<void> {
     const prisma = createPrisma(databaseUrl);
     stops.push(['database client', () => prisma.$disconnect()]);
     const workerConnection = await NativeConnection.connect({ address: temporalAddress, apiKey: config.TEMPORAL_API_KEY, tls: config.TEMPORAL_API_KEY ? true : undefined });
-    const worker = await createRobotWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, prisma });
+    const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma } });
     const running = worker.run();
-    stops.push(['robot worker', async () => {
+    stops.push(['fleet worker', async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await workerConnection.close();

@@ -7,7 +7,8 @@ import pino from 'pino';
 import { createApp } from '../../api/app';
 import { loadConfig, type Config } from '../../config';
 import { createPrisma, type Prisma } from '../../infra/prisma';
-import { createRobotWorker } from '../../workers/robot-worker';
+import type { ActivityDeps } from '../../activities';
+import { createFleetWorker } from '../../workers/fleet-worker';
 import { startIngestWorker, type IngestWorker } from '../../workers/ingest';
 
 /**
@@ -29,7 +30,7 @@ export type TestFleet = {
   stop(): Promise<void>;
 };
 
-export async function startFleet(env: Record<string, string> = {}): Promise<TestFleet> {
+export async function startFleet(env: Record<string, string> = {}, deps: Omit<Partial<ActivityDeps>, 'prisma'> = {}): Promise<TestFleet> {
   const apiKey = `test-key-${randomUUID()}`;
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy`, ...env });
   const taskQueue = `test-${randomUUID()}`;
@@ -42,10 +43,10 @@ export async function startFleet(env: Record<string, string> = {}): Promise<Test
   let running: Promise<void> | null = null;
 
   const startWorker = async () => {
-    worker = await createRobotWorker({
+    worker = await createFleetWorker({
       connection: nativeConnection,
       namespace: 'default',
-      prisma,
+      activityDeps: { prisma, ...deps },
       taskQueue,
       workflowBundle: { codePath: required('TEST_WORKFLOW_BUNDLE') },
       maxCachedWorkflows: 100,

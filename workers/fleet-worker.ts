@@ -1,14 +1,14 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
 import { loadConfig } from '../config';
-import { createPrisma, type Prisma } from '../infra/prisma';
+import { createPrisma } from '../infra/prisma';
 import { defaultTemporalAddress, taskQueues } from '../temporal.config';
 
-/** The Temporal worker for robot workflows and their activities. */
-export async function createRobotWorker(deps: {
+/** The Temporal worker: every workflow of workflows/ and every activity, on one task queue. */
+export async function createFleetWorker(deps: {
   connection: NativeConnection;
   namespace: string;
-  prisma: Prisma;
+  activityDeps: ActivityDeps;
   taskQueue?: string;
   workflowBundle?: WorkerOptions['workflowBundle'];
   maxCachedWorkflows?: number;
@@ -16,9 +16,9 @@ export async function createRobotWorker(deps: {
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
-    taskQueue: deps.taskQueue ?? taskQueues.robots,
+    taskQueue: deps.taskQueue ?? taskQueues.fleet,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ prisma: deps.prisma }),
+    activities: createActivities(deps.activityDeps),
     // About 600 cached workflows fit per GB; a robot's workflow is small, and cache misses replay history.
     maxCachedWorkflows: deps.maxCachedWorkflows ?? 2000,
   });
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required to run the worker on its own (npm start sets it up)');
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? defaultTemporalAddress, apiKey: config.TEMPORAL_API_KEY });
   const prisma = createPrisma(config.DATABASE_URL);
-  const worker = await createRobotWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, prisma });
+  const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma } });
   await worker.run();
   await prisma.$disconnect();
   await connection.close();
