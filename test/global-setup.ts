@@ -12,7 +12,8 @@ import { freePort } from './support/ports';
  * ports, and the workflow bundle built once. Test files find them through the environment.
  */
 export default async function globalSetup(): Promise<void> {
-  const dir = resolve(__dirname, '..', '.data', 'test');
+  // One folder per run, so that runs side by side do not share servers or files.
+  const dir = resolve(__dirname, '..', '.data', `test-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const [pgPort, temporalPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
@@ -39,7 +40,7 @@ export default async function globalSetup(): Promise<void> {
     MQTT_URL: broker.url,
     TEST_WORKFLOW_BUNDLE: bundlePath,
   });
-  (globalThis as Record<string, unknown>).__fleetStack = { postgres, temporal, broker };
+  (globalThis as Record<string, unknown>).__fleetStack = { postgres, temporal, broker, dir };
 }
 
 const quietLogger = {
