@@ -66,7 +66,7 @@ export async function applyMigrations(databaseUrl: string, dir = migrationsDir):
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');
-        throw new Error(`migration ${m.name} failed: ${(error as Error).message}`);
+        throw new Error(`migration ${m.name} failed: ${(error as Error).message}`, { cause: error });
       }
       done.push(m.name);
     }

@@ -33,5 +33,5 @@ export async function startMqttBroker(opts: { port: number; host?: string }): Pr
 
 if (require.main === module) {
   const port = Number(process.env.MQTT_PORT ?? 1883);
-  startMqttBroker({ port }).then((b) => console.log(`MQTT broker on ${b.url}`));
+  void startMqttBroker({ port }).then((b) => console.log(`MQTT broker on ${b.url}`));
 }

@@ -145,7 +145,7 @@ function emptyBatch(): Batch {
 
 /** PostgreSQL text cannot hold NUL; very large payloads are cut, their size kept in the reason. */
 function storablePayload(payload: Buffer): string {
-  const text = payload.subarray(0, MAX_STORED_PAYLOAD).toString('utf8').replace(/\u0000/g, '\\u0000');
+  const text = payload.subarray(0, MAX_STORED_PAYLOAD).toString('utf8').replaceAll('\u0000', '\\u0000');
   return payload.length > MAX_STORED_PAYLOAD ? `${text}…[${payload.length} bytes]` : text;
 }
 

@@ -1,0 +1,35 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Two rules that matter more than style: no floating promises anywhere (a forgotten await loses
+ * errors and ordering), and no Node built-ins or I/O libraries in workflow code (workflows must
+ * stay deterministic; effects belong in activities).
+ */
+export default tseslint.config(
+  { ignores: ['node_modules/', 'generated/', '.data/', '.tools/', 'coverage/', 'dist/', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'path', 'http', 'https', 'net', 'crypto', 'child_process', 'os'], message: 'Workflows and domain code do no I/O: use an activity.' },
+            { group: ['pg', 'mqtt', 'express', '@prisma/*', '**/generated/**', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@aws-sdk/*', 'amqplib', '**/infra/**', '**/activities', '**/activities/*'], message: 'Workflows and domain code do no I/O: use an activity.', allowTypeImports: true },
+          ],
+        },
+      ],
+    },
+  },
+);
