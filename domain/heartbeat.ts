@@ -46,7 +46,18 @@ export const rawHeartbeatSchema = z.object({
   serial: serialSchema,
   timestamp: z.number().int().positive().max(8_640_000_000_000_000),
   gps: gpsSchema.optional(),
-  batteries: z.array(batterySchema).max(16).default([]),
+  // A repeated index would make the projection's one-statement battery upsert fail, and the batch with it.
+  batteries: z
+    .array(batterySchema)
+    .max(16)
+    .superRefine((batteries, ctx) => {
+      const seen = new Set<number>();
+      batteries.forEach((b, i) => {
+        if (seen.has(b.index)) ctx.addIssue({ code: 'custom', message: `battery index ${b.index} repeated`, path: [i, 'index'] });
+        seen.add(b.index);
+      });
+    })
+    .default([]),
   components: z
     .record(componentName, componentCode)
     .refine((c) => Object.keys(c).length <= 64, 'at most 64 components')
@@ -90,7 +101,8 @@ export const heartbeatSchema = z.object({
   components: z.record(z.string(), componentCode),
   lidOpen: z.boolean().optional(),
   network: z.object({ type: z.enum(['WIFI', 'CELLULAR', 'ETHERNET']), signalStrength: z.number().int().optional() }).optional(),
-  events: z.array(z.object({ type: z.string(), timestamp: z.number().int(), pin: z.string().optional() })),
+  // The ingest worker replaces `pin` with `pinHash` (domain/lid-pins.ts) before a heartbeat goes further.
+  events: z.array(z.object({ type: z.string(), timestamp: z.number().int(), pin: z.string().optional(), pinHash: z.string().optional() })),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { robotStateQuery } from '../workflows/robot';
-import { workflowIds } from '../temporal.config';
+import { searchAttributes, workflowIds } from '../temporal.config';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
 
@@ -101,8 +101,11 @@ test('silence turns a robot offline and a heartbeat brings it back, one event ea
     return list[2];
   });
   expect(back.data).toMatchObject({ online: true, previousOnline: false });
-  const description = await fleet.temporal.workflow.getHandle(workflowIds.robot(serial)).describe();
-  expect(description.typedSearchAttributes.get({ name: 'Online', type: 'BOOL' } as never)).toBe(true);
+  // The search attribute is upserted right after the event is recorded.
+  await eventually(async () => {
+    const description = await fleet.temporal.workflow.getHandle(workflowIds.robot(serial)).describe();
+    expect(description.typedSearchAttributes.get(searchAttributes.online)).toBe(true);
+  });
 });
 
 test('a component fault raises HealthDegraded and its recovery HealthRestored', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -30,7 +30,13 @@ export type TestFleet = {
   stop(): Promise<void>;
 };
 
+let runtimeInstalled = false;
+
 export async function startFleet(env: Record<string, string> = {}, deps: Omit<Partial<ActivityDeps>, 'prisma'> = {}): Promise<TestFleet> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
   const apiKey = `test-key-${randomUUID()}`;
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy`, ...env });
   const taskQueue = `test-${randomUUID()}`;
