@@ -19,9 +19,50 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().default(3000),
   OFFLINE_AFTER_SECONDS: seconds(60),
   HEARTBEAT_FORWARD_INTERVAL_SECONDS: z.coerce.number().positive().optional(),
+  /** A benchmark knob (bench/run.ts): `naive` and `floor` are the yardsticks, never for production. */
+  INGEST_MODE: z.enum(['designed', 'naive', 'floor']).default('designed'),
+  /** The ingest worker run on its own (workers/ingest.ts) serves /metrics here; unset: none. */
+  INGEST_METRICS_PORT: z.coerce.number().int().optional(),
   LID_OPEN_TIMEOUT_SECONDS: seconds(300),
+  /** Lid Service (README "Lid cycles, unlock PINs and commands"). */
+  LID_PIN_FLOW: z.enum(['deviceless', 'magic-lid']).default('deviceless'),
+  PIN_HASH_SECRET: z.string().min(16).optional(),
+  PIN_LOCKOUT_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+  PIN_LOCKOUT_WINDOW_SECONDS: seconds(300),
+  PIN_LOCKOUT_SECONDS: seconds(300),
+  LID_UNLOCK_GRACE_SECONDS: seconds(120),
+  COMMAND_TIMEOUT_SECONDS: seconds(30),
+  /** A fleet view row whose device data is older than this is flagged `potentiallyStale`. */
+  FLEET_STALE_AFTER_SECONDS: seconds(30),
+  PARTNER_PUSH_INTERVAL_SECONDS: seconds(30),
+  /** Without it, the API makes a development secret (npm start prints it). */
+  DRIVEU_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Without it, npm start runs infra/doordash-local.ts and fills in the credentials below. */
+  DOORDASH_BASE_URL: z.url().optional(),
+  DOORDASH_DEVELOPER_ID: z.string().min(1).optional(),
+  DOORDASH_KEY_ID: z.string().min(1).optional(),
+  DOORDASH_SIGNING_SECRET: z.string().min(1).optional(),
+  /** Greengrass V2 (README "Greengrass rollouts"): without an endpoint or AWS credentials, npm start runs infra/greengrass-local.ts. */
+  GREENGRASS_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  GREENGRASS_LOCAL_PORT: z.coerce.number().int().default(4510),
+  GREENGRASS_POLL_DEVICES_PER_SECOND: z.coerce.number().positive().default(5),
+  GREENGRASS_POLL_MIN_INTERVAL_SECONDS: seconds(60),
+  /** RabbitMQ to publish domain events to (README "Events"); unset: events stay in PostgreSQL and the API. */
+  AMQP_URL: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL').optional(),
+  /** The environment prefix of exchange names, as seed 002's `prefixWithEnv`: `<EVENTS_ENV>.devices/device-event`. */
+  EVENTS_ENV: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').default('local'),
+  /** A comment on an idle GET /v1/events/stream this often, so proxies keep it open. */
+  EVENTS_STREAM_HEARTBEAT_SECONDS: seconds(15),
   SIM_ROBOTS: z.coerce.number().int().min(0).default(5),
   API_KEYS: z.string().optional(),
+  /** Token buckets (api/rate-limit.ts): per API key, and per client IP for requests without a valid key; a rate of 0 is no limit. */
+  API_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
+  API_RATE_BURST: z.coerce.number().int().min(1).default(500),
+  IP_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(50),
+  IP_RATE_BURST: z.coerce.number().int().min(1).default(200),
+  /** Proxies in front of the API whose X-Forwarded-For is believed (Express "trust proxy" hops); 0: the socket's address. */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.string().default('info'),
 });

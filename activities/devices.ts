@@ -1,6 +1,7 @@
 import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
+import { refreshFleetRow } from './fleet';
 
 /**
  * The device projection (seed 001 `devices`, `device_batteries`, `device_components`).
@@ -115,6 +116,8 @@ export async function recordRobotChanges(
       skipDuplicates: true,
     }),
   ]);
+  // Online is one input of the fleet view's status; the fleet row is recomputed under its own lock.
+  await refreshFleetRow(prisma, change.serial);
 }
 
 export async function readLastSeen(prisma: Prisma, serial: string): Promise<number | null> {

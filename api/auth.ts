@@ -41,7 +41,7 @@ export function apiKeysFromConfig(config: Pick<Config, 'API_KEYS'>): ApiKey[] {
   return [{ hash: sha256(developmentKey()), scopes: new Set(scopes) }];
 }
 
-function findKey(keys: ApiKey[], presented: string): ApiKey | undefined {
+export function findKey(keys: ApiKey[], presented: string): ApiKey | undefined {
   const hash = sha256(presented);
   let found: ApiKey | undefined;
   // Compare against every key so timing says nothing about which, or whether, one matched.

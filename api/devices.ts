@@ -34,7 +34,7 @@ export const deviceFilterFields: SqlFilterFields = {
   networkType: { type: 'string', sql: Prisma.sql`d.network_type`, toColumn: (v) => String(v).replace(/^NETWORK_TYPE_/, '') },
 };
 
-const withParts = { batteries: true, components: true } as const;
+const withParts = { batteries: true, components: true, software: true } as const;
 
 export function deviceRoutes(deps: Deps): Router {
   const router = Router();

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
   | 'RESOURCE_EXHAUSTED'
   | 'UNAVAILABLE'
   | 'INTERNAL';
@@ -34,6 +35,7 @@ export const invalidArgument = (field: string, problem: string, violations?: Fie
 export const unauthenticated = (message: string) => new ApiError(401, 'UNAUTHENTICATED', message);
 export const permissionDenied = (message: string) => new ApiError(403, 'PERMISSION_DENIED', message);
 export const notFound = (message: string) => new ApiError(404, 'NOT_FOUND', message);
+export const failedPrecondition = (message: string) => new ApiError(409, 'FAILED_PRECONDITION', message);
 export const unavailable = (message: string, details?: unknown) => new ApiError(503, 'UNAVAILABLE', message, details);
 
 /** Parses request input with a zod schema; a failure is a 400 naming the first offending field. */
@@ -68,5 +70,38 @@ function toApiError(err: unknown): ApiError {
   if (bodyError?.type === 'entity.too.large') return invalidArgument('body', 'larger than the 100kb limit');
   if (bodyError?.type === 'entity.parse.failed') return invalidArgument('body', 'not valid JSON');
   if (bodyError?.expose && bodyError.status && bodyError.status < 500) return invalidArgument('body', 'cannot be read');
+  const down = unreachableDependency(err);
+  if (down) return unavailable(`${down} is unavailable; retry shortly`);
   return new ApiError(500, 'INTERNAL', 'internal error');
+}
+
+// Prisma's codes for "cannot reach / lost / timed out on the database", and the driver adapter's kinds.
+const DATABASE_DOWN_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const DATABASE_DOWN_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
+// gRPC UNAVAILABLE and DEADLINE_EXCEEDED; @grpc/grpc-js is not a direct dependency.
+const GRPC_DOWN_CODES = new Set([14, 4]);
+
+type ErrorLike = { name?: string; code?: unknown; message?: unknown; cause?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: string; code?: string } } } };
+
+/**
+ * A dependency that cannot be reached is a 503 (retry later), not a 500: PostgreSQL down,
+ * restarting or out of connections (Prisma's errors, or the pg driver's underneath), and Temporal
+ * not answering (gRPC UNAVAILABLE or a deadline), looked for along the error's causes.
+ */
+function unreachableDependency(err: unknown): string | null {
+  for (let e = err as ErrorLike | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as ErrorLike | undefined, depth++) {
+    const adapter = e.meta?.driverAdapterError?.cause;
+    if (typeof e.code === 'string' && DATABASE_DOWN_CODES.has(e.code)) return 'the database';
+    if (adapter?.kind && DATABASE_DOWN_KINDS.has(adapter.kind)) return 'the database';
+    // 57P0x: the server is shutting down or starting up; 08xxx: connection exceptions.
+    const sqlState = adapter?.kind === 'postgres' ? adapter.code : typeof e.code === 'string' ? e.code : undefined;
+    if (sqlState && /^(57P0[1-3]|08\w{3})$/.test(sqlState)) return 'the database';
+    if (e.name === 'PrismaClientInitializationError') return 'the database';
+    if (typeof e.message === 'string' && /Connection terminated|connection error|Can't reach database/i.test(e.message)) return 'the database';
+    if (typeof e.code === 'number' && GRPC_DOWN_CODES.has(e.code) && 'details' in e) return 'Temporal';
+    if (e.name === 'TransportError') return 'Temporal';
+    if (typeof e.code === 'string' && SOCKET_CODES.has(e.code)) return 'a backing service';
+  }
+  return null;
 }

@@ -10,8 +10,16 @@ import {
   listDevicesResponseSchema,
   listEventsQuerySchema,
   listEventsResponseSchema,
+  streamEventsHeadersSchema,
+  streamEventsQuerySchema,
   readySchema,
 } from './schemas';
+import { registerCommandPaths } from './commands';
+import { registerLidPaths } from './lid';
+import { registerGreengrassPaths } from './deployments';
+import { registerDriveuPaths } from './driveu';
+import { registerFleetDevicePaths } from './fleet-devices';
+import { registerOperationsEventPaths } from './operations-events';
 
 /** The OpenAPI document, generated from the zod schemas the routes validate with. */
 
@@ -68,6 +76,20 @@ export function buildOpenApiDocument(): object {
   });
   registry.registerPath({
     method: 'get',
+    path: '/v1/events/stream',
+    summary: 'Domain events as they are recorded, as Server-Sent Events; resumable with Last-Event-ID',
+    description:
+      'Each message: `id: <seq>`, `event: <type>`, `data: <DomainEvent JSON>`. Without `after` or Last-Event-ID the stream starts ' +
+      'at the newest event. Comment lines keep an idle stream open. A client too slow to read is disconnected and resumes with Last-Event-ID.',
+    security: secured,
+    request: { query: streamEventsQuerySchema, headers: streamEventsHeadersSchema },
+    responses: {
+      200: { description: 'The stream (text/event-stream)', content: { 'text/event-stream': { schema: z.string() } } },
+      ...errors(400, 401, 403, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/healthz',
     summary: 'The process is alive',
     security: [],
@@ -94,6 +116,13 @@ export function buildOpenApiDocument(): object {
     security: [],
     responses: { 200: { description: 'OpenAPI 3 document', content: { 'application/json': { schema: z.object({}).passthrough() } } } },
   });
+
+  registerGreengrassPaths(registry, secured);
+  registerLidPaths(registry, secured);
+  registerCommandPaths(registry, secured);
+  registerFleetDevicePaths(registry, secured);
+  registerOperationsEventPaths(registry, secured);
+  registerDriveuPaths(registry, secured);
 
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',

@@ -60,6 +60,18 @@ export const listEventsResponseSchema = z.object({
   nextCursor: z.string().nullable().describe('pass as `after` to read on; null when there are no events yet'),
 });
 
+const eventCursor = z.string().regex(/^\d{1,18}$/, 'must be an event id the stream sent (or a nextCursor)');
+
+export const streamEventsQuerySchema = z.object({
+  type: listEventsQuerySchema.shape.type,
+  serial: listEventsQuerySchema.shape.serial,
+  after: eventCursor.optional().describe('start after this event (the SSE `id`, or a nextCursor); default: from now on'),
+});
+
+export const streamEventsHeadersSchema = z.object({
+  'Last-Event-ID': eventCursor.optional().describe('sent by a reconnecting EventSource; wins over `after`'),
+});
+
 export const healthSchema = z.object({ status: z.literal('ok') });
 
 export const readySchema = z.object({

@@ -1,4 +1,4 @@
-import type { Device as DeviceRow, DeviceBattery, DeviceComponent } from '../generated/prisma/client';
+import type { Device as DeviceRow, DeviceBattery, DeviceComponent, DeviceSoftware } from '../generated/prisma/client';
 import {
   deviceName,
   driveuStatusSchema,
@@ -7,9 +7,10 @@ import {
   toNetworkType,
   type Device,
 } from './device';
+import { toGreengrassStatus, type SoftwareStatus } from './software';
 
 /** A `devices` row with its batteries and components, as the projection holds it. */
-export type DeviceProjection = DeviceRow & { batteries: DeviceBattery[]; components: DeviceComponent[] };
+export type DeviceProjection = DeviceRow & { batteries: DeviceBattery[]; components: DeviceComponent[]; software?: DeviceSoftware | null };
 
 const iso = (at: Date | null) => (at ? at.toISOString() : null);
 
@@ -61,10 +62,19 @@ export function deviceFromProjection(row: DeviceProjection): Device {
       sessionId: row.driveuSessionId ?? '',
       updatedAt: iso(row.driveuUpdatedAt),
     },
-    greengrassStatus: emptyGreengrassStatus,
+    greengrassStatus: row.software ? greengrassFromProjection(row.software) : emptyGreengrassStatus,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
+}
+
+/** The software-status poller's row (workflows/software-status.ts). */
+function greengrassFromProjection(row: DeviceSoftware): Device['greengrassStatus'] {
+  return toGreengrassStatus({
+    coreDevice: row.coreStatus === null ? null : { status: row.coreStatus, coreVersion: null, platform: null, architecture: null, lastStatusUpdateAt: null },
+    installedComponents: row.installedComponents as SoftwareStatus['installedComponents'],
+    updatedAt: row.polledAt.toISOString(),
+  });
 }
 
 type StreamerStatus = Device['driveuStatus']['streamerStatus'];
@@ -80,12 +90,12 @@ function toStreamerStatus(stored: string | null): StreamerStatus {
 /**
  * The workflow's live device, with the projection's telemetry when the projection heard a newer
  * heartbeat: telemetry reaches the projection first, while online and health are the workflow's
- * decisions. DriveU status never passes through the workflow, so it always comes from the row.
+ * decisions. DriveU and Greengrass status never pass through the workflow, so they always come from the row.
  */
 export function mergeLiveWithProjection(live: Device, liveHeartbeatAt: number | null, row: DeviceProjection | null): Device {
   if (row === null) return live;
   const projected = deviceFromProjection(row);
-  const merged: Device = { ...live, driveuStatus: projected.driveuStatus, createdAt: projected.createdAt };
+  const merged: Device = { ...live, driveuStatus: projected.driveuStatus, greengrassStatus: projected.greengrassStatus, createdAt: projected.createdAt };
   const rowHeartbeatAt = row.lastHeartbeatAt?.getTime() ?? null;
   if (rowHeartbeatAt === null || (liveHeartbeatAt !== null && rowHeartbeatAt <= liveHeartbeatAt)) return merged;
   return {

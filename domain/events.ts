@@ -2,7 +2,24 @@ import { z } from 'zod';
 
 /** Domain events as CONTRACT.md publishes them: `{ id, type, serial, occurredAt, data }`. */
 
-export const eventTypes = ['Device.ConnectivityChanged', 'Device.HealthDegraded', 'Device.HealthRestored'] as const;
+export const eventTypes = [
+  'Device.ConnectivityChanged',
+  'Device.HealthDegraded',
+  'Device.HealthRestored',
+  'LidCycle.Started',
+  'LidCycle.Completed',
+  'LidCycle.Timeout',
+  'LidCycle.PinValidated',
+  'LidCycle.PinRejected',
+  'LidCycle.PinEntryLocked',
+  'Deployment.Started',
+  'Deployment.StageCompleted',
+  'Deployment.Succeeded',
+  'Deployment.Failed',
+  'Deployment.Cancelled',
+  'PartnerDelivery.PushRejected',
+  'PartnerDelivery.PushFailed',
+] as const;
 
 export const domainEventSchema = z.object({
   id: z.string().describe('stable across retries'),

@@ -113,7 +113,8 @@ export type ParseResult = { ok: true; heartbeat: Heartbeat } | { ok: false; reas
 /** Parses one MQTT message from `robot/<serial>/status`; never throws. */
 export function parseHeartbeat(topic: string, payload: Buffer | string, receivedAt: number): ParseResult {
   const topicSerial = serialFromStatusTopic(topic);
-  if (topicSerial === undefined) return { ok: false, reason: `topic: "${topic}" is not robot/<serial>/status` };
+  // A topic may be 64 KiB long: the reason quotes only its start, as the stored row does.
+  if (topicSerial === undefined) return { ok: false, reason: `topic: "${topic.slice(0, 200)}${topic.length > 200 ? '…' : ''}" is not robot/<serial>/status` };
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > MAX_HEARTBEAT_BYTES) return { ok: false, reason: `payload: ${size} bytes is over the ${MAX_HEARTBEAT_BYTES}-byte limit` };
   let json: unknown;

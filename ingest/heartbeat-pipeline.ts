@@ -1,11 +1,14 @@
 import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
 import { decideForward, type ForwardMemo } from '../domain/forwarding';
+import { protectPins, redactPins } from '../domain/lid-pins';
 import type { RejectedMessage } from '../activities/devices';
 
 /**
  * The ingest worker's batch: each MQTT message is parsed at once; every `flushMs` the batch is
  * written (telemetry to the projection, rejects kept with their reason), then the heartbeats the
  * robot workflows must see are signalled, and only then are the messages acknowledged.
+ * Signalling runs beside the next batches' writes, so a slow Temporal never delays the
+ * projection; batches waiting for it are signalled together, in order, one signal per robot.
  * A failing step is retried with backoff while new messages wait (bounded by `maxPending`).
  */
 
@@ -19,8 +22,19 @@ export type PipelineDeps = {
   onRetry?(step: string, error: unknown): void;
 };
 
+/**
+ * `designed`: the default described above. The other two exist for `npm run bench` only:
+ * `naive` signals and writes every heartbeat one by one (the State Service's shape in seed 000);
+ * `floor` writes batches and never signals, the most this machine ingests without Temporal.
+ */
+export const ingestModes = ['designed', 'naive', 'floor'] as const;
+export type IngestMode = (typeof ingestModes)[number];
+
 export type PipelineOptions = {
   forwardIntervalMs: number;
+  /** PIN_HASH_SECRET: a keypad PIN goes no further than here, only its keyed hash (domain/lid-pins.ts). */
+  pinSecret?: string;
+  mode?: IngestMode;
   flushMs?: number;
   maxPending?: number;
   signalConcurrency?: number;
@@ -30,6 +44,7 @@ export type PipelineOptions = {
 export type FlushStats = { heartbeats: number; rejected: number; signals: number; ms: number };
 
 type Batch = { heartbeats: Heartbeat[]; rejected: RejectedMessage[]; forwards: Map<string, Heartbeat[]> };
+type Written = { batch: Batch; releaseAcks: () => void; started: number };
 
 const MAX_STORED_PAYLOAD = 16 * 1024;
 
@@ -37,6 +52,10 @@ export class HeartbeatPipeline {
   private batch = emptyBatch();
   private memos = new Map<string, ForwardMemo>();
   private flushing: Promise<void> | null = null;
+  private toSignal: Written[] = [];
+  private signalling: Promise<void> | null = null;
+  private signalLoopRunning = false;
+  private unsignalled = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private takeAcks: () => () => void = () => () => undefined;
@@ -44,12 +63,14 @@ export class HeartbeatPipeline {
   private readonly maxPending: number;
   private readonly signalConcurrency: number;
   private readonly now: () => number;
+  private readonly mode: IngestMode;
 
   constructor(private readonly deps: PipelineDeps, private readonly options: PipelineOptions) {
     this.flushMs = options.flushMs ?? 100;
     this.maxPending = options.maxPending ?? 10_000;
     this.signalConcurrency = options.signalConcurrency ?? 32;
     this.now = options.now ?? Date.now;
+    this.mode = options.mode ?? 'designed';
   }
 
   /** Where the acknowledgements of the messages accepted so far come from; the result sends them. */
@@ -70,9 +91,10 @@ export class HeartbeatPipeline {
       this.deps.onRejected?.(parsed.reason);
       return;
     }
-    const hb = parsed.heartbeat;
+    const hb = protectPins(parsed.heartbeat, this.options.pinSecret);
     this.batch.heartbeats.push(hb);
     this.deps.onAccepted?.(1);
+    if (this.mode !== 'designed') return;
     const { forward, memo } = decideForward(this.memos.get(hb.serial), hb, this.options.forwardIntervalMs);
     this.memos.set(hb.serial, memo);
     if (forward) {
@@ -82,7 +104,12 @@ export class HeartbeatPipeline {
     }
   }
 
+  /** Messages accepted and not yet acknowledged. */
   pending(): number {
+    return this.batchSize() + this.unsignalled;
+  }
+
+  private batchSize(): number {
     return this.batch.heartbeats.length + this.batch.rejected.length;
   }
 
@@ -90,14 +117,24 @@ export class HeartbeatPipeline {
     return this.pending() >= this.maxPending;
   }
 
-  /** Resolves when the batch being written is done (at once if none is). */
+  /** Resolves when the batches being written and signalled are done (at once if none is). */
   async drained(): Promise<void> {
     await this.flushing;
+    await this.signalling;
   }
 
+  /** Resolves once there is room for more messages (see maxPending). */
+  async whenRoom(): Promise<void> {
+    while (this.isFull() && !this.stopped) {
+      await this.flush();
+      if (this.isFull()) await Promise.race([this.signalling, sleep(this.flushMs)]);
+    }
+  }
+
+  /** Writes the batch to the projection; signalling and acknowledging follow on their own. */
   async flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    if (this.pending() === 0) return;
+    if (this.batchSize() === 0) return;
     const batch = this.batch;
     this.batch = emptyBatch();
     const releaseAcks = this.takeAcks();
@@ -114,16 +151,53 @@ export class HeartbeatPipeline {
     this.stopped = true;
     await this.flushing?.catch(() => undefined);
     await this.flush().catch(() => undefined);
+    await this.signalling;
   }
 
   private async write(batch: Batch, releaseAcks: () => void): Promise<void> {
     const started = this.now();
+    if (this.mode === 'naive') return this.writeOneByOne(batch, releaseAcks, started);
     await this.retry('projection', () => this.deps.writeHeartbeats(batch.heartbeats));
     await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
-    const robots = [...batch.forwards.entries()];
-    await mapLimit(robots, this.signalConcurrency, ([serial, hbs]) => this.retry('signal', () => this.deps.signalRobot(serial, hbs)));
+    this.toSignal.push({ batch, releaseAcks, started });
+    this.unsignalled += batch.heartbeats.length + batch.rejected.length;
+    if (!this.signalLoopRunning) {
+      this.signalLoopRunning = true;
+      this.signalling = this.signalLoop().catch(() => undefined);
+    }
+  }
+
+  /** Signals the written batches in order; those that queued up meanwhile go as one round. */
+  private async signalLoop(): Promise<void> {
+    try {
+      while (this.toSignal.length > 0) {
+        const round = this.toSignal.splice(0);
+        const forwards = new Map<string, Heartbeat[]>();
+        for (const { batch } of round) {
+          for (const [serial, hbs] of batch.forwards) forwards.set(serial, [...(forwards.get(serial) ?? []), ...hbs]);
+        }
+        await mapLimit([...forwards], this.signalConcurrency, ([serial, hbs]) => this.retry('signal', () => this.deps.signalRobot(serial, hbs)));
+        round.forEach(({ batch, releaseAcks, started }, i) => {
+          releaseAcks();
+          this.unsignalled -= batch.heartbeats.length + batch.rejected.length;
+          const signals = i === 0 ? forwards.size : 0;
+          this.deps.onFlushed?.({ heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, signals, ms: this.now() - started });
+        });
+      }
+    } finally {
+      this.signalLoopRunning = false;
+    }
+  }
+
+  private async writeOneByOne(batch: Batch, releaseAcks: () => void, started: number): Promise<void> {
+    await mapLimit(batch.heartbeats, this.signalConcurrency, async (hb) => {
+      await this.retry('projection', () => this.deps.writeHeartbeats([hb]));
+      await this.retry('signal', () => this.deps.signalRobot(hb.serial, [hb]));
+    });
+    await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
     releaseAcks();
-    this.deps.onFlushed?.({ heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, signals: robots.length, ms: this.now() - started });
+    const n = batch.heartbeats.length;
+    this.deps.onFlushed?.({ heartbeats: n, rejected: batch.rejected.length, signals: n, ms: this.now() - started });
   }
 
   private async retry(step: string, fn: () => Promise<void>): Promise<void> {
@@ -145,7 +219,7 @@ function emptyBatch(): Batch {
 
 /** PostgreSQL text cannot hold NUL; very large payloads are cut, their size kept in the reason. */
 function storablePayload(payload: Buffer): string {
-  const text = payload.subarray(0, MAX_STORED_PAYLOAD).toString('utf8').replaceAll('\u0000', '\\u0000');
+  const text = redactPins(payload.subarray(0, MAX_STORED_PAYLOAD).toString('utf8')).replaceAll('\u0000', '\\u0000');
   return payload.length > MAX_STORED_PAYLOAD ? `${text}…[${payload.length} bytes]` : text;
 }
 

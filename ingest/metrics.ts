@@ -10,6 +10,7 @@ export const ingestMetrics = {
   accepted: counter('fleet_ingest_heartbeats_accepted_total', 'Heartbeats that passed validation'),
   rejected: counter('fleet_ingest_messages_rejected_total', 'Robot messages rejected, by the field at fault', ['field']),
   signals: counter('fleet_ingest_workflow_signals_total', 'Robot workflow signals sent (one per robot per batch)'),
+  written: counter('fleet_ingest_heartbeats_written_total', 'Heartbeats whose batch was written, signalled and acknowledged'),
   retries: counter('fleet_ingest_retries_total', 'Batch steps retried after an error', ['step']),
   flushSeconds:
     (register.getSingleMetric('fleet_ingest_flush_seconds') as Histogram) ??

@@ -30,7 +30,7 @@ export async function connectIngest(opts: {
       done();
     };
     if (!opts.pipeline.isFull()) return accept();
-    void opts.pipeline.flush().then(accept, accept);
+    void opts.pipeline.whenRoom().then(accept, accept);
   };
   client.on('error', (e) => opts.onError?.(e));
   // Subscribing again on every connect is harmless and covers a broker that lost the session.

@@ -1,15 +1,16 @@
 import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { Heartbeat } from '../domain/heartbeat';
+import type { LidSettings } from '../domain/lid';
 import { heartbeatsSignal, robotWorkflow } from '../workflows/robot';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 
 /** Signal-with-start: the first heartbeat of a robot starts its workflow. */
-export function createRobotSignaller(client: Client, opts: { offlineAfterMs: number; taskQueue?: string }) {
+export function createRobotSignaller(client: Client, opts: { offlineAfterMs: number; taskQueue?: string; lid?: LidSettings }) {
   return async (serial: string, heartbeats: Heartbeat[]): Promise<void> => {
     await client.workflow.signalWithStart(robotWorkflow, {
       workflowId: workflowIds.robot(serial),
       taskQueue: opts.taskQueue ?? taskQueues.fleet,
-      args: [{ serial, offlineAfterMs: opts.offlineAfterMs }],
+      args: [{ serial, offlineAfterMs: opts.offlineAfterMs, lid: opts.lid }],
       signal: heartbeatsSignal,
       signalArgs: [{ heartbeats }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

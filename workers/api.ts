@@ -1,13 +1,14 @@
 import type { Server } from 'node:http';
-import type { Client } from '@temporalio/client';
-import type { Logger } from 'pino';
-import { createApp } from '../api/app';
-import { loadConfig, type Config } from '../config';
-import { createPrisma, type Prisma } from '../infra/prisma';
+import pino from 'pino';
+import { createApp, type AppDeps } from '../api/app';
+import { createEventStream } from '../api/event-stream';
+import { greengrassClientFromConfig } from '../infra/greengrass';
+import { loadConfig } from '../config';
+import { createPrisma } from '../infra/prisma';
 import { connectTemporal, createTemporalClient } from '../infra/temporal';
 
 /** The REST API process: listens on PORT and closes cleanly. */
-export async function startApi(deps: { prisma: Prisma; temporal: Client; config: Config; logger?: Logger }): Promise<Server> {
+export async function startApi(deps: AppDeps): Promise<Server> {
   const app = createApp(deps);
   return new Promise((resolve, reject) => {
     const server = app.listen(deps.config.PORT, () => resolve(server));
@@ -19,9 +20,13 @@ async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required to run the API on its own (npm start sets it up)');
   const connection = await connectTemporal(config);
-  const server = await startApi({ prisma: createPrisma(config.DATABASE_URL), temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE), config });
+  const prisma = createPrisma(config.DATABASE_URL);
+  const logger = pino({ level: config.LOG_LEVEL });
+  const eventStream = createEventStream({ prisma, databaseUrl: config.DATABASE_URL, logger, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+  const server = await startApi({ prisma, temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE), config, logger, greengrass: greengrassClientFromConfig(config), eventStream });
   console.log(`API on http://127.0.0.1:${config.PORT}`);
-  const shutdown = () => server.close(() => process.exit(0));
+  // Open event streams would keep the server from closing: end them first.
+  const shutdown = () => void eventStream.close().then(() => server.close(() => process.exit(0)));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }

@@ -1,8 +1,14 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import mqtt from 'mqtt';
 import { createActivities, type ActivityDeps } from '../activities';
-import { loadConfig } from '../config';
+import { createPartnerRegistry } from '../activities/partners';
+import type { Client } from '@temporalio/client';
+import { loadConfig, type Config } from '../config';
+import { softwareStatusPollerWorkflow } from '../workflows/software-status';
 import { createPrisma } from '../infra/prisma';
-import { defaultTemporalAddress, taskQueues } from '../temporal.config';
+import { greengrassClientFromConfig } from '../infra/greengrass';
+import { connectTemporal, createTemporalClient } from '../infra/temporal';
+import { defaultTemporalAddress, taskQueues, workflowIds } from '../temporal.config';
 
 /** The Temporal worker: every workflow of workflows/ and every activity, on one task queue. */
 export async function createFleetWorker(deps: {
@@ -24,13 +30,30 @@ export async function createFleetWorker(deps: {
   });
 }
 
+/** Starts the software-status poller unless it runs already (one per fleet; tests pass their own id and queue). */
+export async function ensureSoftwareStatusPoller(
+  client: Client,
+  opts: { config: Pick<Config, 'GREENGRASS_POLL_DEVICES_PER_SECOND' | 'GREENGRASS_POLL_MIN_INTERVAL_SECONDS'>; taskQueue?: string; workflowId?: string },
+): Promise<void> {
+  await client.workflow.start(softwareStatusPollerWorkflow, {
+    taskQueue: opts.taskQueue ?? taskQueues.fleet,
+    workflowId: opts.workflowId ?? workflowIds.softwareStatusPoller,
+    args: [{ devicesPerSecond: opts.config.GREENGRASS_POLL_DEVICES_PER_SECOND, minIntervalSeconds: opts.config.GREENGRASS_POLL_MIN_INTERVAL_SECONDS }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required to run the worker on its own (npm start sets it up)');
+  if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run the worker on its own (npm start sets them up)');
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? defaultTemporalAddress, apiKey: config.TEMPORAL_API_KEY });
   const prisma = createPrisma(config.DATABASE_URL);
-  const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma } });
+  const commandsMqtt = await mqtt.connectAsync(config.MQTT_URL, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
+  const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass: greengrassClientFromConfig(config), partners: createPartnerRegistry(config) } });
+  const client = createTemporalClient(await connectTemporal(config), config.TEMPORAL_NAMESPACE);
+  await ensureSoftwareStatusPoller(client, { config });
   await worker.run();
+  await commandsMqtt.endAsync();
   await prisma.$disconnect();
   await connection.close();
 }

@@ -1,4 +1,6 @@
-import type { Client } from '@temporalio/client';
+import { createServer } from 'node:http';
+import { Connection, type Client } from '@temporalio/client';
+import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { forwardIntervalMs, loadConfig, type Config } from '../config';
@@ -7,6 +9,9 @@ import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
 import { ingestMetrics, rejectedField } from '../ingest/metrics';
 import { createRobotSignaller } from '../ingest/signal-robot';
+import { connectCommandAcks, createAckSignaller } from '../ingest/command-acks';
+import { lidSettings } from '../domain/lid';
+import { pinHashSecret } from '../domain/lid-pins';
 import { connectTemporal, createTemporalClient } from '../infra/temporal';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
@@ -30,6 +35,7 @@ export async function startIngestWorker(deps: {
       signalRobot: createRobotSignaller(deps.temporal, {
         offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
         taskQueue: deps.taskQueue,
+        lid: lidSettings(deps.config),
       }),
       onAccepted: (n) => ingestMetrics.accepted.inc(n),
       onRejected: (reason) => {
@@ -38,6 +44,7 @@ export async function startIngestWorker(deps: {
       },
       onFlushed: (s) => {
         ingestMetrics.signals.inc(s.signals);
+        ingestMetrics.written.inc(s.heartbeats);
         ingestMetrics.flushSeconds.observe(s.ms / 1000);
       },
       onRetry: (step, error) => {
@@ -45,7 +52,7 @@ export async function startIngestWorker(deps: {
         log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
       },
     },
-    { forwardIntervalMs: forwardIntervalMs(deps.config) },
+    { forwardIntervalMs: forwardIntervalMs(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config) },
   );
   pipeline.start();
   const mqtt = await connectIngest({
@@ -54,12 +61,28 @@ export async function startIngestWorker(deps: {
     pipeline,
     onError: (e) => log.warn({ err: e.message }, 'mqtt error'),
   });
+  const acks = await connectCommandAcks({
+    mqttUrl: deps.mqttUrl,
+    clientId: `${deps.clientId ?? 'fleet-ingest'}-acks`,
+    deps: {
+      signal: createAckSignaller(deps.temporal),
+      storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
+      onRejected: (reason) => {
+        ingestMetrics.rejected.inc({ field: rejectedField(reason) });
+        log.warn({ reason }, 'command ack rejected');
+      },
+      onDropped: (serial, ack) => log.info({ serial, commandId: ack.commandId, status: ack.status }, 'ack for a command no longer followed'),
+      onRetry: (error) => log.warn({ err: (error as Error).message }, 'command ack signal failed; retrying'),
+    },
+    onError: (e) => log.warn({ err: e.message }, 'mqtt error (acks)'),
+  });
   return {
     pipeline,
     mqtt,
     close: async () => {
       await pipeline.close();
       await mqtt.endAsync();
+      await acks.close();
     },
   };
 }
@@ -67,16 +90,25 @@ export async function startIngestWorker(deps: {
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run ingest on its own');
-  const connection = await connectTemporal(config);
+  // The floor mode of the benchmark runs with no Temporal at all.
+  const connection = config.INGEST_MODE === 'floor' ? Connection.lazy() : await connectTemporal(config);
   const ingest = await startIngestWorker({
     mqttUrl: config.MQTT_URL,
     prisma: createPrisma(config.DATABASE_URL),
     temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE),
     config,
   });
+  if (config.INGEST_METRICS_PORT !== undefined) serveMetrics(config.INGEST_METRICS_PORT);
   const shutdown = () => void ingest.close().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+/** On its own the ingest worker has no API process to show its metrics, so it serves them itself. */
+function serveMetrics(port: number): void {
+  createServer((_req, res) => {
+    register.metrics().then((text) => res.writeHead(200, { 'content-type': register.contentType }).end(text), () => res.writeHead(500).end());
+  }).listen(port, '127.0.0.1');
 }
 
 if (require.main === module) {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import mqtt from 'mqtt';
 import pino from 'pino';
 import { loadConfig } from '../config';
 import { applyMigrations } from '../infra/migrate';
@@ -12,8 +13,15 @@ import { connectTemporal, createTemporalClient, ensureSearchAttributes } from '.
 import { startTemporalDevServer } from '../infra/temporal-server';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
+import { createEventStream } from '../api/event-stream';
+import { exchangeName } from '../outbox/messages';
+import { startEventPublisher } from '../outbox/publisher';
 import { startIngestWorker } from './ingest';
-import { createFleetWorker } from './fleet-worker';
+import { createFleetWorker, ensureSoftwareStatusPoller } from './fleet-worker';
+import { greengrassClientFromConfig, wantsLocalGreengrass } from '../infra/greengrass';
+import { startLocalGreengrass } from '../infra/greengrass-local';
+import { startLocalDoorDash } from '../infra/doordash-local';
+import { createPartnerRegistry } from '../activities/partners';
 
 /**
  * `npm start`: the whole stack on one machine. Each piece the environment does not name is
@@ -40,6 +48,17 @@ async function main(): Promise<void> {
 
   try {
     config.API_KEYS ??= `${developmentApiKey(dataDir)}:read,operate,deploy`;
+    const generatedPinSecret = config.PIN_HASH_SECRET === undefined;
+    config.PIN_HASH_SECRET ??= developmentPinSecret(dataDir);
+    const generatedDriveuSecret = config.DRIVEU_WEBHOOK_SECRET === undefined;
+    config.DRIVEU_WEBHOOK_SECRET ??= developmentSecret(dataDir, 'dev-driveu-webhook-secret');
+    let doordashUrl = config.DOORDASH_BASE_URL ?? '';
+    if (!config.DOORDASH_BASE_URL) {
+      const doordash = await startLocalDoorDash({ credentials: { developerId: config.DOORDASH_DEVELOPER_ID, keyId: config.DOORDASH_KEY_ID, signingSecret: config.DOORDASH_SIGNING_SECRET } });
+      stops.push(['local DoorDash', doordash.stop]);
+      Object.assign(config, { DOORDASH_BASE_URL: doordash.url, DOORDASH_DEVELOPER_ID: doordash.credentials.developerId, DOORDASH_KEY_ID: doordash.credentials.keyId, DOORDASH_SIGNING_SECRET: doordash.credentials.signingSecret });
+      doordashUrl = `${doordash.url} (local; GET /__local/pushes, POST /__local/throttle or /__local/fail)`;
+    }
 
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
@@ -71,9 +90,25 @@ async function main(): Promise<void> {
     }
 
     const prisma = createPrisma(databaseUrl);
+    let greengrassUrl = config.GREENGRASS_ENDPOINT ?? `AWS Greengrass in ${config.AWS_REGION}`;
+    let localGreengrass: string | undefined;
+    if (wantsLocalGreengrass(process.env, config.GREENGRASS_ENDPOINT)) {
+      const local = await startLocalGreengrass({
+        port: config.GREENGRASS_LOCAL_PORT,
+        region: config.AWS_REGION,
+        stateFile: join(dataDir, 'greengrass-local.json'),
+        knownThings: async () => (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber),
+      });
+      stops.push(['local Greengrass', local.stop]);
+      greengrassUrl = `${local.url} (local; POST /_control to fail, stall or throttle)`;
+      localGreengrass = local.url;
+    }
+    const greengrass = greengrassClientFromConfig(config, localGreengrass);
     stops.push(['database client', () => prisma.$disconnect()]);
     const workerConnection = await NativeConnection.connect({ address: temporalAddress, apiKey: config.TEMPORAL_API_KEY, tls: config.TEMPORAL_API_KEY ? true : undefined });
-    const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma } });
+    const commandsMqtt = await mqtt.connectAsync(mqttUrl, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
+    stops.push(['command publisher', () => commandsMqtt.endAsync()]);
+    const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass, partners: createPartnerRegistry(config) } });
     const running = worker.run();
     stops.push(['fleet worker', async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -83,11 +118,19 @@ async function main(): Promise<void> {
 
     const ingest = await startIngestWorker({ mqttUrl, prisma, temporal, config, logger: log });
     stops.push(['ingest worker', ingest.close]);
-    const server = await startApi({ prisma, temporal, config, logger: log });
+    await ensureSoftwareStatusPoller(temporal, { config });
+    const eventStream = createEventStream({ prisma, databaseUrl, logger: log, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+    const server = await startApi({ prisma, temporal, config, logger: log, greengrass, eventStream });
     stops.push(['API', () => new Promise((r) => server.close(r))]);
+    stops.push(['event stream', eventStream.close]); // stopped before the API: open streams keep it from closing
+    if (config.AMQP_URL) {
+      const publisher = startEventPublisher({ databaseUrl, amqpUrl: config.AMQP_URL, env: config.EVENTS_ENV, logger: log });
+      stops.push(['event publisher', publisher.stop]);
+    }
 
     if (config.SIM_ROBOTS > 0) {
-      const simulator = new RobotSimulator({ mqttUrl, serials: simulatedSerials(config.SIM_ROBOTS) });
+      // Simulated robots open the lid 2 s after an unlock and close it 8 s later: a whole loading cycle.
+      const simulator = new RobotSimulator({ mqttUrl, serials: simulatedSerials(config.SIM_ROBOTS), lidAfterUnlock: { openAfterMs: 2000, closeAfterMs: 8000 } });
       await simulator.start();
       stops.push(['simulator', () => simulator.stop()]);
     }
@@ -101,7 +144,12 @@ async function main(): Promise<void> {
         `  API:          ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
         `  Temporal UI:  ${temporalUi}`,
         `  MQTT:         ${mqttUrl}`,
+        `  Events:       ${apiUrl}/v1/events/stream (SSE); ${config.AMQP_URL ? `RabbitMQ exchange ${exchangeName(config.EVENTS_ENV)}` : 'RabbitMQ off (AMQP_URL unset)'}`,
         `  API key:      ${apiKey}`,
+        `  Lid PINs:     ${config.LID_PIN_FLOW} flow; PIN_HASH_SECRET ${generatedPinSecret ? `generated, kept in ${join(dataDir, 'dev-pin-hash-secret')}` : 'from the environment'}`,
+        `  Greengrass:   ${greengrassUrl}`,
+        `  DoorDash:     ${doordashUrl}`,
+        `  DriveU:       POST ${apiUrl}/v1/webhooks/driveu signed with ${generatedDriveuSecret ? `the development secret ${config.DRIVEU_WEBHOOK_SECRET} (kept in ${join(dataDir, 'dev-driveu-webhook-secret')})` : 'DRIVEU_WEBHOOK_SECRET'}`,
         config.SIM_ROBOTS > 0 ? `  Simulator:    ${config.SIM_ROBOTS} robots (${simulatedSerials(1)[0]}...)` : '  Simulator:    off (SIM_ROBOTS=0)',
         '',
         `Try: curl -H 'x-api-key: ${apiKey}' ${apiUrl}/v1/devices`,
@@ -119,6 +167,20 @@ async function main(): Promise<void> {
 function developmentApiKey(dataDir: string): string {
   const file = join(dataDir, 'dev-api-key');
   if (!existsSync(file)) writeFileSync(file, `dev-${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** PIN_HASH_SECRET for development, kept beside the key: PINs set before a restart stay valid after it. */
+function developmentPinSecret(dataDir: string): string {
+  const file = join(dataDir, 'dev-pin-hash-secret');
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** A development secret kept in the data folder, so it stays the same across restarts. */
+function developmentSecret(dataDir: string, name: string): string {
+  const file = join(dataDir, name);
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
 

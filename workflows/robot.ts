@@ -4,6 +4,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -14,7 +15,11 @@ import type { createActivities } from '../activities';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
 import { applyHeartbeat, checkSilence, initialRobotState, offlineDeadline, type RobotState } from '../domain/robot-state';
+import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
+import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu';
 import { searchAttributes, timing } from '../temporal.config';
+import { defaultLidSettings, initialLidTracker, lidWorkFor, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
+import { runLidWork } from './robot-lid';
 
 /**
  * One long-running workflow per robot (`robot:<serial>`): keeps the device shadow, decides
@@ -28,43 +33,86 @@ export type RobotWorkflowInput = {
   /** Carried through continue-as-new. */
   state?: RobotState;
   pending?: Heartbeat[];
+  /** Lid cycles, PIN entries and unlocks (workflows/robot-lid.ts); from configuration at start. */
+  lid?: LidSettings;
+  /** Carried through continue-as-new. */
+  lidTracker?: LidTracker;
+  /** The business facts FleetStatus needs (fleetFactsSignal); carried through continue-as-new. */
+  fleetFacts?: FleetFactsUpdate;
+  /** DriveU streamer status (driveuSignal), and reports not yet recorded; carried through continue-as-new. */
+  driveu?: DriveuState;
+  driveuPending?: DriveuReport[];
 };
 
 export const heartbeatsSignal = defineSignal<[{ heartbeats: Heartbeat[] }]>('heartbeats');
 export const robotStateQuery = defineQuery<RobotState>('robotState');
+/** Trips, FO tasks and deployment from POST /v1/operations-events; a version older than the one held is ignored. */
+export const fleetFactsSignal = defineSignal<[FleetFactsUpdate]>('fleetFacts');
+export const fleetFactsQuery = defineQuery<FleetFactsUpdate | null>('fleetFacts');
+/** DriveU streamer reports from POST /v1/webhooks/driveu. */
+export const driveuSignal = defineSignal<[DriveuReport]>('driveu');
 
-const { recordRobotChanges, readLastSeen } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+const { recordRobotChanges, readLastSeen, recordDriveuStatus } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   let state = input.state ?? initialRobotState(input.serial, Date.now());
   const inbox: Heartbeat[] = [...(input.pending ?? [])];
   setHandler(heartbeatsSignal, ({ heartbeats }) => void inbox.push(...heartbeats));
   setHandler(robotStateQuery, () => state);
+  let fleetFacts = input.fleetFacts ?? null;
+  let factsArrived = fleetFacts !== null;
+  let driveu = input.driveu ?? null;
+  const driveuInbox: DriveuReport[] = [...(input.driveuPending ?? [])];
+  setHandler(fleetFactsSignal, (update) => {
+    if (fleetFacts !== null && update.version <= fleetFacts.version) return;
+    fleetFacts = update;
+    factsArrived = true;
+  });
+  setHandler(fleetFactsQuery, () => fleetFacts);
+  setHandler(driveuSignal, (report) => void driveuInbox.push(report));
+  const woken = () => inbox.length > 0 || factsArrived || driveuInbox.length > 0;
+  // Runs started before the lid service replay without it; every newer run has it.
+  const lidService = patched('lid-service');
+  let lidTracker = input.lidTracker ?? initialLidTracker();
 
   while (!workflowInfo().continueAsNewSuggested) {
     const deadline = offlineDeadline(state, input.offlineAfterMs);
-    if (deadline === null) await condition(() => inbox.length > 0);
-    else await condition(() => inbox.length > 0, Math.max(deadline - Date.now(), 1));
+    if (deadline === null) await condition(woken);
+    else await condition(woken, Math.max(deadline - Date.now(), 1));
 
     const before = state;
     const events: EventDraft[] = [];
+    const lidWork: LidWork[] = [];
+    // Woken by facts or DriveU alone, not by the deadline: no silence check.
+    const sideWork = factsArrived || driveuInbox.length > 0;
+    factsArrived = false;
+    if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
     if (inbox.length > 0) {
       for (const heartbeat of inbox.splice(0)) {
         const t = applyHeartbeat(state, heartbeat);
+        if (lidService) {
+          const lid = lidWorkFor(lidTracker, heartbeat, t.state !== state);
+          lidTracker = lid.tracker;
+          lidWork.push(...lid.work);
+        }
         state = t.state;
         events.push(...t.events);
       }
-    } else {
+    } else if (!sideWork) {
       const lastSeenAt = await readLastSeen(state.serial);
       const t = checkSilence(state, lastSeenAt, Date.now(), input.offlineAfterMs);
       state = t.state;
       events.push(...t.events);
     }
+    const fleet = fleetStatusFor(state.online, fleetFacts);
+    if (fleet.status !== state.fleetStatus) state = { ...state, fleetStatus: fleet.status };
     if (events.length > 0) await record(before, state, events);
+    else if (before.fleetStatus !== state.fleetStatus) upsertStatus(state);
+    if (lidWork.length > 0) lidTracker = await runLidWork(state.serial, input.lid ?? defaultLidSettings, lidTracker, lidWork);
   }
 
   await condition(allHandlersFinished);
-  await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox });
+  await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox, lidTracker, fleetFacts: fleetFacts ?? undefined, driveu: driveu ?? undefined, driveuPending: driveuInbox });
 }
 
 async function record(before: RobotState, after: RobotState, drafts: EventDraft[]): Promise<void> {
@@ -75,10 +123,19 @@ async function record(before: RobotState, after: RobotState, drafts: EventDraft[
     onlineChangedAt: after.onlineChangedAt,
     events,
   });
-  if (before.online !== after.online || before.fleetStatus !== after.fleetStatus) {
-    upsertSearchAttributes([
-      { key: searchAttributes.online, value: after.online },
-      { key: searchAttributes.fleetStatus, value: after.fleetStatus },
-    ]);
-  }
+  if (before.online !== after.online || before.fleetStatus !== after.fleetStatus) upsertStatus(after);
+}
+
+function upsertStatus(state: RobotState): void {
+  upsertSearchAttributes([
+    { key: searchAttributes.online, value: state.online },
+    { key: searchAttributes.fleetStatus, value: state.fleetStatus },
+  ]);
+}
+
+/** Applies DriveU reports in DriveU time order and records the result on the device when it changed. */
+async function recordDriveu(serial: string, current: DriveuState | null, reports: DriveuReport[]): Promise<DriveuState | null> {
+  const next = reports.reduce(applyDriveuReport, current);
+  if (next !== null && next !== current) await recordDriveuStatus(serial, next);
+  return next;
 }

@@ -318,7 +318,12 @@ describe('operations routes', () => {
     const doc = (await api.get('/openapi.json')).body;
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/devices', '/v1/devices/{serial}', '/v1/events'].sort(),
+      [
+        '/healthz', '/metrics', '/openapi.json', '/readyz', '/v1/devices', '/v1/devices/{serial}', '/v1/events',
+        '/v1/deployments', '/v1/deployments/{id}', '/v1/deployments/{id}/cancel', '/v1/devices/{serial}/software',
+        '/v1/devices/{serial}/unlock-pin', '/v1/devices/{serial}/unlock-pin/validate', '/v1/devices/{serial}/lid-cycles',
+        '/v1/lid-cycles/{cycleId}', '/v1/devices/{serial}/commands', '/v1/devices/{serial}/commands/{commandId}',
+      ].sort(),
     );
     expect(doc.components.securitySchemes.ApiKey).toEqual({ type: 'apiKey', in: 'header', name: 'x-api-key' });
     expect(doc.paths['/v1/devices'].get.security).toEqual([{ ApiKey: [] }]);

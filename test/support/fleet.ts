@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import mqtt from 'mqtt';
 import pino from 'pino';
 import { createApp } from '../../api/app';
+import { createEventStream, type EventStream } from '../../api/event-stream';
 import { loadConfig, type Config } from '../../config';
 import { createPrisma, type Prisma } from '../../infra/prisma';
+import { createGreengrassClient } from '../../infra/greengrass';
+import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
 import type { ActivityDeps } from '../../activities';
 import { createFleetWorker } from '../../workers/fleet-worker';
 import { startIngestWorker, type IngestWorker } from '../../workers/ingest';
@@ -24,6 +28,16 @@ export type TestFleet = {
   ingest: IngestWorker;
   /** GET on the fleet's API with a key of every scope. */
   api(path: string): Promise<{ status: number; body: any }>;
+  /** Any request on the fleet's API; `key` defaults to `keys.all`. */
+  request(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; body: any }>;
+  /** API keys: every scope, and `read` only. */
+  keys: { all: string; read: string };
+  /** The API's base URL, for requests the helpers do not make (raw bodies, other headers). */
+  url: string;
+  /** GET /v1/events/stream's sessions and their shared database listener. */
+  eventStream: EventStream;
+  /** The local Greengrass V2 service the worker's and the API's SDK client talk to (unless `deps.greengrass` was given). */
+  greengrass: LocalGreengrass;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   restartIngest(): Promise<void>;
@@ -32,15 +46,31 @@ export type TestFleet = {
 
 let runtimeInstalled = false;
 
-export async function startFleet(env: Record<string, string> = {}, deps: Omit<Partial<ActivityDeps>, 'prisma'> = {}): Promise<TestFleet> {
+/** `opts.logger` receives what the API, the ingest worker and (if this file installs the runtime first) Temporal's worker log. */
+export async function startFleet(
+  env: Record<string, string> = {},
+  deps: Omit<Partial<ActivityDeps>, 'prisma'> = {},
+  opts: { logger?: pino.Logger } = {},
+): Promise<TestFleet> {
+  const logger = opts.logger ?? pino({ level: 'silent' });
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    const forward = opts.logger && ((e: LogEntry) => logger.info({ ...e.meta, temporalLevel: e.level }, e.message));
+    Runtime.install({ logger: forward ? new DefaultLogger('TRACE', forward) : new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
   const apiKey = `test-key-${randomUUID()}`;
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy`, ...env });
+  const readKey = `test-read-key-${randomUUID()}`;
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy;${readKey}:read`, ...env });
   const taskQueue = `test-${randomUUID()}`;
   const prisma = createPrisma(required('DATABASE_URL'));
+  // Every robot in the (shared) test database is a core device; executions take 3 steps of 150 ms.
+  const localGreengrass = await startLocalGreengrass({
+    stepMs: Number(env.GREENGRASS_LOCAL_STEP_MS ?? 150),
+    knownThings: async () => (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber),
+  });
+  const greengrass = deps.greengrass ?? createGreengrassClient({ region: localGreengrass.region, endpoint: localGreengrass.url, local: true });
+  // The worker's own MQTT client, for the activities that publish commands to robots.
+  const commandsMqtt = deps.mqtt ?? (await mqtt.connectAsync(required('MQTT_URL'), { clientId: `worker-${taskQueue}`, reconnectPeriod: 1000 }));
   const address = required('TEMPORAL_ADDRESS');
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
@@ -52,7 +82,7 @@ export async function startFleet(env: Record<string, string> = {}, deps: Omit<Pa
     worker = await createFleetWorker({
       connection: nativeConnection,
       namespace: 'default',
-      activityDeps: { prisma, ...deps },
+      activityDeps: { prisma, greengrass, mqtt: commandsMqtt, ...deps },
       taskQueue,
       workflowBundle: { codePath: required('TEST_WORKFLOW_BUNDLE') },
       maxCachedWorkflows: 100,
@@ -64,10 +94,11 @@ export async function startFleet(env: Record<string, string> = {}, deps: Omit<Pa
     await running;
     worker = null;
   };
-  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue });
+  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger });
 
   await startWorker();
-  const server = await listen(createApp({ prisma, temporal, config, logger: pino({ level: 'silent' }) }));
+  const eventStream = createEventStream({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+  const server = await listen(createApp({ prisma, temporal, config, logger, taskQueue, greengrass, eventStream }));
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const fleet: TestFleet = {
     config,
@@ -79,6 +110,19 @@ export async function startFleet(env: Record<string, string> = {}, deps: Omit<Pa
       const res = await fetch(`${apiUrl}${path}`, { headers: { 'x-api-key': apiKey } });
       return { status: res.status, body: await res.json() };
     },
+    request: async (method, path, body, key = apiKey) => {
+      const res = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    keys: { all: apiKey, read: readKey },
+    url: apiUrl,
+    greengrass: localGreengrass,
+    eventStream,
     stopWorker,
     startWorker,
     restartIngest: async () => {
@@ -86,12 +130,15 @@ export async function startFleet(env: Record<string, string> = {}, deps: Omit<Pa
       fleet.ingest = await newIngest();
     },
     stop: async () => {
+      await eventStream.close(); // ends open streams, which would keep the server from closing
       await new Promise((r) => server.close(r));
       await fleet.ingest.close();
       await stopWorker();
       await prisma.$disconnect();
       await connection.close();
       await nativeConnection.close();
+      await localGreengrass.stop();
+      if (!deps.mqtt) await commandsMqtt.endAsync();
     },
   };
   return fleet;

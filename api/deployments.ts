@@ -1,0 +1,298 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { Router } from 'express';
+import { isGrpcServiceError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
+import type { Prisma as PrismaClient } from '../infra/prisma';
+import {
+  deviceRolloutStatuses,
+  parseTargetArn,
+  rolloutPhases,
+  rolloutPolicySchema,
+  rolloutStatuses,
+  startDeploymentSchema,
+  componentSpecSchema,
+  deviceCounts,
+  type DeploymentView,
+} from '../domain/rollout';
+import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
+import { cancelDeploymentSignal, deploymentProgressQuery, deploymentWorkflow, type DeploymentWorkflowInput } from '../workflows/deployment';
+import { requireScope } from './auth';
+import { failedPrecondition, invalidArgument, notFound, parseInput, unavailable } from './errors';
+import { errorSchema } from './schemas';
+import { softwareParamsSchema, softwareQuerySchema, softwareResourceSchema } from './software';
+
+/** Greengrass rollouts: start one (scope deploy), follow it, list them, cancel one. */
+
+type Deps = { prisma: PrismaClient; temporal: Client; logger: Logger; taskQueue?: string };
+
+const QUERY_TIMEOUT_MS = 5000;
+const GRPC_NOT_FOUND = 5;
+const MAX_PAGE_SIZE = 200;
+
+const timestamp = z.string().describe('RFC 3339 timestamp');
+
+export const deploymentIdSchema = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a deployment id');
+
+export const deploymentViewSchema = z
+  .object({
+    deploymentId: z.string(),
+    requestId: z.string().nullable(),
+    targetArn: z.string(),
+    components: z.record(z.string(), componentSpecSchema),
+    rollout: rolloutPolicySchema,
+    status: z.enum(rolloutStatuses),
+    phase: z.enum(rolloutPhases),
+    reason: z.string().nullable().describe('why it failed or was cancelled, or which devices failed within the budget'),
+    cancelRequested: z.boolean(),
+    devices: z.array(
+      z.object({
+        serial: z.string(),
+        stage: z.enum(['CANARY', 'ROLLOUT']),
+        status: z.enum(deviceRolloutStatuses),
+        greengrassStatus: z.string().nullable().describe('Greengrass coreDeviceExecutionStatus'),
+        reason: z.string().nullable(),
+        greengrassDeploymentId: z.string().nullable(),
+        updatedAt: timestamp.nullable(),
+      }),
+    ),
+    greengrassDeployments: z.array(
+      z.object({
+        greengrassDeploymentId: z.string(),
+        targetArn: z.string(),
+        stage: z.enum(['CANARY', 'ROLLOUT']),
+        status: z.string().describe('Greengrass deploymentStatus: ACTIVE, COMPLETED, CANCELED, FAILED, INACTIVE'),
+        iotJobId: z.string().nullable(),
+        createdAt: timestamp,
+      }),
+    ),
+    deviceCounts: z.record(z.string(), z.number().int()),
+    failurePercent: z.number().describe('share of target devices that FAILED or were CANCELLED'),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    completedAt: timestamp.nullable(),
+    version: z.number().int(),
+  })
+  .meta({ id: 'Deployment' });
+
+export const deploymentSummarySchema = deploymentViewSchema.omit({ devices: true }).meta({ id: 'DeploymentSummary' });
+
+export const startDeploymentResponseSchema = z.object({ deploymentId: z.string(), status: z.enum(rolloutStatuses) });
+export const cancelDeploymentBodySchema = z.strictObject({ reason: z.string().max(500).optional() }).default({});
+export const cancelDeploymentResponseSchema = z.object({ deploymentId: z.string(), status: z.enum(rolloutStatuses), cancelRequested: z.literal(true) });
+export const deploymentParamsSchema = z.object({ id: deploymentIdSchema });
+export const listDeploymentsQuerySchema = z.object({
+  status: z.enum(rolloutStatuses).optional(),
+  pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
+  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+});
+export const listDeploymentsResponseSchema = z.object({
+  deployments: z.array(deploymentSummarySchema).describe('newest first'),
+  nextPageToken: z.string().describe('empty on the last page'),
+  totalSize: z.number().int(),
+});
+
+/** The same requestId always names the same deployment, so a repeated POST finds the first. */
+export function deploymentIdFor(requestId: string): string {
+  const h = createHash('sha256').update(`deployment-request\n${requestId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+const isDone = (status: string) => status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
+
+export function deploymentRoutes(deps: Deps): Router {
+  const router = Router();
+  const taskQueue = deps.taskQueue ?? taskQueues.fleet;
+
+  router.post('/v1/deployments', requireScope('deploy'), async (req, res) => {
+    const body = parseInput(startDeploymentSchema, req.body ?? {});
+    const deploymentId = body.requestId ? deploymentIdFor(body.requestId) : randomUUID();
+    const input: DeploymentWorkflowInput = {
+      deploymentId,
+      requestId: body.requestId ?? null,
+      targetArn: body.targetArn,
+      components: body.components,
+      rollout: body.rollout,
+      createdAt: new Date().toISOString(),
+    };
+    const first = await insertPending(deps.prisma, input);
+    const target = parseTargetArn(body.targetArn);
+    try {
+      await deps.temporal.workflow.start(deploymentWorkflow, {
+        taskQueue,
+        workflowId: workflowIds.deployment(deploymentId),
+        args: [input],
+        // A repeat finds the running rollout; a finished one is never started again under its id.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        ...(target?.kind === 'thing' ? { typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: target.name }] } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
+        if (first) await deps.prisma.softwareDeployment.deleteMany({ where: { deploymentId, version: 0 } });
+        deps.logger.warn({ err: error, deploymentId }, 'starting the deployment workflow failed');
+        throw unavailable('the deployment could not be started: Temporal is unavailable');
+      }
+    }
+    const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId }, select: { status: true } });
+    res.status(first ? 201 : 200).json(startDeploymentResponseSchema.parse({ deploymentId, status: row?.status ?? 'PENDING' }));
+  });
+
+  router.get('/v1/deployments/:id', requireScope('read'), async (req, res) => {
+    const { id } = parseInput(deploymentParamsSchema, req.params);
+    res.json(deploymentViewSchema.parse(await readDeployment(deps, id)));
+  });
+
+  router.get('/v1/deployments', requireScope('read'), async (req, res) => {
+    const query = parseInput(listDeploymentsQuerySchema, req.query);
+    const after = query.pageToken === undefined ? null : decodeToken(query.pageToken);
+    const statusSql = query.status === undefined ? Prisma.sql`TRUE` : Prisma.sql`status = ${query.status}`;
+    const afterSql = after === null ? Prisma.sql`TRUE` : Prisma.sql`(created_at, deployment_id) < (${after.createdAt}::timestamptz, ${after.id})`;
+    const [rows, [{ total }]] = await Promise.all([
+      deps.prisma.$queryRaw<{ view: DeploymentView; created_at: Date; deployment_id: string }[]>`
+        SELECT view, created_at, deployment_id FROM software_deployments WHERE ${statusSql} AND ${afterSql}
+        ORDER BY created_at DESC, deployment_id DESC LIMIT ${query.pageSize + 1}`,
+      deps.prisma.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM software_deployments WHERE ${statusSql}`,
+    ]);
+    const page = rows.slice(0, query.pageSize);
+    const last = page[page.length - 1];
+    const nextPageToken = rows.length > query.pageSize ? encodeToken(last.created_at, last.deployment_id) : '';
+    const deployments = page.map((r) => ({ ...r.view, devices: undefined }));
+    res.json(listDeploymentsResponseSchema.parse({ deployments, nextPageToken, totalSize: total }));
+  });
+
+  router.post('/v1/deployments/:id/cancel', requireScope('deploy'), async (req, res) => {
+    const { id } = parseInput(deploymentParamsSchema, req.params);
+    const { reason } = parseInput(cancelDeploymentBodySchema, req.body ?? {});
+    const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId: id }, select: { status: true } });
+    if (row && isDone(row.status)) throw failedPrecondition(`deployment ${id} is already ${row.status}`);
+    try {
+      await deps.temporal.workflow.getHandle(workflowIds.deployment(id)).signal(cancelDeploymentSignal, { reason });
+    } catch (error) {
+      if (!isWorkflowNotFound(error)) throw unavailable('the deployment workflow cannot be reached');
+      if (row) throw failedPrecondition(`deployment ${id} has already ended`);
+      throw notFound(`deployment ${id} not found`);
+    }
+    res.status(202).json(cancelDeploymentResponseSchema.parse({ deploymentId: id, status: row?.status ?? 'PENDING', cancelRequested: true }));
+  });
+
+  return router;
+}
+
+/** A row at version 0, so that the list shows the rollout at once; the workflow's first write replaces it. */
+async function insertPending(prisma: PrismaClient, input: DeploymentWorkflowInput): Promise<boolean> {
+  const view: DeploymentView = {
+    ...input,
+    status: 'PENDING',
+    phase: 'RESOLVING_TARGET',
+    reason: null,
+    cancelRequested: false,
+    devices: [],
+    greengrassDeployments: [],
+    deviceCounts: deviceCounts([]),
+    failurePercent: 0,
+    updatedAt: input.createdAt,
+    completedAt: null,
+    version: 0,
+  };
+  const inserted = await prisma.$executeRaw`
+    INSERT INTO software_deployments (deployment_id, request_id, target_arn, status, phase, view, version, created_at, updated_at)
+    VALUES (${input.deploymentId}, ${input.requestId}, ${input.targetArn}, 'PENDING', 'RESOLVING_TARGET', ${JSON.stringify(view)}::jsonb, 0,
+      ${new Date(input.createdAt)}, ${new Date(input.createdAt)})
+    ON CONFLICT DO NOTHING`;
+  return inserted === 1;
+}
+
+/** A finished rollout from the projection; a running one live from its workflow, the projection when that cannot answer. */
+async function readDeployment(deps: Deps, id: string): Promise<DeploymentView> {
+  const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId: id }, select: { status: true, view: true } });
+  if (row && isDone(row.status)) return row.view as DeploymentView;
+  try {
+    return await deps.temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
+      deps.temporal.workflow.getHandle(workflowIds.deployment(id)).query(deploymentProgressQuery),
+    );
+  } catch (error) {
+    if (row) return row.view as DeploymentView;
+    if (isWorkflowNotFound(error)) throw notFound(`deployment ${id} not found`);
+    deps.logger.warn({ err: error, id }, 'deployment query failed');
+    throw unavailable('the deployment workflow cannot be reached');
+  }
+}
+
+function isWorkflowNotFound(error: unknown): boolean {
+  if (error instanceof WorkflowNotFoundError) return true;
+  const cause = error instanceof ServiceError ? error.cause : error;
+  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
+}
+
+const encodeToken = (createdAt: Date, id: string) => Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
+
+function decodeToken(token: string): { createdAt: string; id: string } {
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  const [createdAt, id] = text.split('|');
+  const valid = id !== undefined && !Number.isNaN(Date.parse(createdAt)) && deploymentIdSchema.safeParse(id).success;
+  if (!valid || Buffer.from(text, 'utf8').toString('base64url') !== token) throw invalidArgument('pageToken', 'malformed page token');
+  return { createdAt, id };
+}
+
+/** The OpenAPI entries of the deployment and software routes (api/openapi.ts calls this). */
+export function registerGreengrassPaths(registry: OpenAPIRegistry, security: Record<string, string[]>[]): void {
+  const json = (description: string, schema: z.ZodType): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
+  const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, json(errorMeaning[s], errorSchema)]));
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/deployments',
+    summary: 'Start a Greengrass rollout (scope deploy): canaries, soak, then the rest',
+    security,
+    request: { body: { content: { 'application/json': { schema: startDeploymentSchema } } } },
+    responses: {
+      201: json('Started', startDeploymentResponseSchema),
+      200: json('The deployment first started with this requestId', startDeploymentResponseSchema),
+      ...errors(400, 401, 403, 503),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/deployments/{id}',
+    summary: 'A rollout: overall status, each device, the Greengrass deployments',
+    security,
+    request: { params: deploymentParamsSchema },
+    responses: { 200: json('The rollout', deploymentViewSchema), ...errors(400, 401, 403, 404, 503) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/deployments',
+    summary: 'Rollouts, newest first',
+    security,
+    request: { query: listDeploymentsQuerySchema },
+    responses: { 200: json('A page of rollouts', listDeploymentsResponseSchema), ...errors(400, 401, 403) },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/deployments/{id}/cancel',
+    summary: 'Cancel a running rollout (scope deploy); Greengrass stops devices that have not received it',
+    security,
+    request: { params: deploymentParamsSchema, body: { content: { 'application/json': { schema: cancelDeploymentBodySchema } } } },
+    responses: { 202: json('Cancel requested', cancelDeploymentResponseSchema), ...errors(400, 401, 403, 404, 409, 503) },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/devices/{serial}/software',
+    summary: "A robot's Greengrass core device, installed components and effective deployments",
+    security,
+    request: { params: softwareParamsSchema, query: softwareQuerySchema },
+    responses: { 200: json('Software status', softwareResourceSchema), ...errors(400, 401, 403, 404, 429, 503) },
+  });
+}
+
+const errorMeaning: Record<number, string> = {
+  400: 'Invalid input; the message names the field',
+  401: 'Missing or unknown x-api-key',
+  403: 'The API key lacks the scope',
+  404: 'Not found',
+  409: 'The deployment has already ended',
+  429: 'Greengrass is throttling',
+  503: 'A dependency is unavailable',
+};

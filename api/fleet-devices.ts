@@ -1,0 +1,337 @@
+import { createHash } from 'node:crypto';
+import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { Router } from 'express';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { Prisma } from '../generated/prisma/client';
+import type { Prisma as PrismaClient } from '../infra/prisma';
+import { readFactsUpdates, refreshFleetRow, toFleetRow } from '../activities/fleet';
+import { deviceFromProjection, mergeLiveWithProjection, type DeviceProjection } from '../domain/device-projection';
+import { deviceNeverSeen, fleetDeviceSchema, toFleetDevice, type FleetDevice, type LidCycleSummary } from '../domain/fleet-device';
+import { fleetStatuses } from '../domain/fleet-status';
+import { FilterError, parseFilter, type FilterValue } from '../domain/filter';
+import { serialSchema } from '../domain/heartbeat';
+import { robotStateToDevice, type RobotState } from '../domain/robot-state';
+import { workflowIds } from '../temporal.config';
+import { fleetFactsQuery, robotStateQuery } from '../workflows/robot';
+import { requireScope } from './auth';
+import { invalidArgument, notFound, parseInput, unavailable } from './errors';
+import { filterToSql, filterTypes, type SqlFilterFields } from './filter-sql';
+import { signalFleetFacts, type FleetRouteDeps } from './operations-events';
+import { decodePageToken, encodePageToken } from './page-token';
+import { errorSchema } from './schemas';
+
+/**
+ * The fleet view for Mission Control (seed 001 FleetDeviceService): GET one, or list with the
+ * contract's filter language, an order, keyset page tokens and totalSize. Business facts and status
+ * come from `fleet_devices`; the device part is joined from the projection at read time.
+ */
+
+const FRESH_QUERY_TIMEOUT_MS = 5000;
+const GRPC_NOT_FOUND = 5;
+const MAX_PAGE_SIZE = 500;
+
+const batteryPercent = Prisma.sql`(SELECT min(b.charge_percent) FROM device_batteries b WHERE b.serial_number = f.serial_number)`;
+const withoutPrefix = (prefix: string) => (v: FilterValue) => String(v).replace(new RegExp(`^${prefix}`), '');
+
+function oneOf(field: string, values: readonly string[], prefix = '') {
+  return (v: FilterValue) => {
+    const value = withoutPrefix(prefix)(v);
+    if (!values.includes(value)) throw new FilterError(`${field} takes one of ${values.join(', ')}, found "${v}"`);
+    return value;
+  };
+}
+
+/** The filter fields: each a column expression of `fleet_devices f LEFT JOIN devices d`; values only ever bound. */
+export function fleetFilterFields(staleAfterSeconds: number): SqlFilterFields {
+  const trip = (column: Prisma.Sql, prefix: string) => ({ type: 'string' as const, sql: column, toColumn: withoutPrefix(prefix) });
+  return {
+    serial: { type: 'string', sql: Prisma.sql`f.serial_number` },
+    status: { type: 'string', sql: Prisma.sql`f.status`, toColumn: oneOf('status', fleetStatuses) },
+    online: { type: 'bool', sql: Prisma.sql`COALESCE(d.online, false)` },
+    batteryPercent: { type: 'number', sql: batteryPercent },
+    lidOpen: { type: 'bool', sql: Prisma.sql`COALESCE(d.lid_is_open, false)` },
+    networkType: { type: 'string', sql: Prisma.sql`d.network_type`, toColumn: withoutPrefix('NETWORK_TYPE_') },
+    pilotConnected: { type: 'bool', sql: Prisma.sql`COALESCE(d.pilot_connected, false)` },
+    potentiallyStale: {
+      type: 'bool',
+      sql: Prisma.sql`(d.updated_at IS NULL OR d.updated_at < now() - make_interval(secs => ${staleAfterSeconds}))`,
+    },
+    'activeTrip.tripId': { type: 'string', sql: Prisma.sql`f.active_trip_id` },
+    'activeTrip.tripType': trip(Prisma.sql`f.active_trip_type`, 'TRIP_TYPE_'),
+    'activeTrip.stage': trip(Prisma.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
+    'activeTrip.currentStage': trip(Prisma.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
+    'activeTrip.deliveryId': { type: 'string', sql: Prisma.sql`f.active_delivery_id` },
+    'foTasks.count': { type: 'number', sql: Prisma.sql`f.fo_task_count` },
+    'deployment.deploymentId': { type: 'string', sql: Prisma.sql`f.deployment_id` },
+    'deployment.locationId': { type: 'string', sql: Prisma.sql`f.deployment_location_id` },
+  };
+}
+
+type SortType = 'string' | 'number' | 'bool' | 'time';
+/** Orders: each a never-NULL sort key, so (key, serial) is a total order a page token can resume from. */
+const orderFields: Record<string, { sql: Prisma.Sql; type: SortType }> = {
+  serial: { sql: Prisma.sql`f.serial_number`, type: 'string' },
+  status: { sql: Prisma.sql`f.status`, type: 'string' },
+  batteryPercent: { sql: Prisma.sql`COALESCE(${batteryPercent}, -1)`, type: 'number' },
+  'foTasks.count': { sql: Prisma.sql`f.fo_task_count`, type: 'number' },
+  'activeTrip.stage': { sql: Prisma.sql`COALESCE(f.active_trip_stage, '')`, type: 'string' },
+  online: { sql: Prisma.sql`COALESCE(d.online, false)`, type: 'bool' },
+  statusChangedAt: { sql: Prisma.sql`f.status_changed_at`, type: 'time' },
+};
+
+const castTo: Record<SortType, Prisma.Sql> = {
+  string: Prisma.sql`text`,
+  number: Prisma.sql`float8`,
+  bool: Prisma.sql`bool`,
+  time: Prisma.sql`timestamptz`,
+};
+
+type Order = { field: string; desc: boolean };
+
+function parseOrderBy(text: string | undefined): Order {
+  const parts = (text ?? 'serial').trim().split(/\s+/);
+  const [field, direction = 'asc'] = parts;
+  if (parts.length > 2 || !Object.hasOwn(orderFields, field) || !/^(asc|desc)$/i.test(direction)) {
+    throw invalidArgument('orderBy', `expected "<field> [asc|desc]" with a field of ${Object.keys(orderFields).join(', ')}; found "${text}"`);
+  }
+  return { field, desc: direction.toLowerCase() === 'desc' };
+}
+
+const pageKeySchema = z.object({
+  q: z.string(),
+  v: z.union([z.string(), z.number(), z.boolean()]),
+  s: z.string(),
+});
+type PageKey = z.infer<typeof pageKeySchema>;
+
+/** A token belongs to one filter and order: `q` is their digest, so it cannot resume another listing. */
+const queryDigest = (filter: string, order: Order) =>
+  createHash('sha256').update(`${filter}\n${order.field}\n${order.desc}`).digest('base64url').slice(0, 16);
+
+export const listFleetDevicesQuerySchema = z.object({
+  filter: z
+    .string()
+    .max(2000)
+    .optional()
+    .describe('e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (README lists the fields)'),
+  orderBy: z.string().max(100).optional().describe(`"<field> [asc|desc]", field one of ${Object.keys(orderFields).join(', ')}; default serial`),
+  pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
+  pageToken: z.string().max(1000).optional().describe('nextPageToken of the previous page, with the same filter and orderBy'),
+});
+
+const fleetDeviceResourceSchema = fleetDeviceSchema.meta({ id: 'FleetDevice' });
+
+export const listFleetDevicesResponseSchema = z.object({
+  fleetDevices: z.array(fleetDeviceResourceSchema),
+  nextPageToken: z.string().describe('empty on the last page'),
+  totalSize: z.number().int().describe('fleet devices matching the filter'),
+});
+
+const getFleetDeviceQuerySchema = z.object({
+  fresh: z.enum(['true', 'false']).optional().describe('true: rebuild the row from the robot workflow and the current facts first'),
+});
+const serialParamsSchema = z.object({ serial: serialSchema });
+
+export function fleetDeviceRoutes(deps: FleetRouteDeps): Router {
+  const router = Router();
+  const filterFields = fleetFilterFields(deps.config.FLEET_STALE_AFTER_SECONDS);
+  const staleAfterMs = deps.config.FLEET_STALE_AFTER_SECONDS * 1000;
+
+  router.get('/v1/fleet-devices/:serial', requireScope('read'), async (req, res) => {
+    const { serial } = parseInput(serialParamsSchema, req.params);
+    const { fresh } = parseInput(getFleetDeviceQuerySchema, req.query);
+    const device = fresh === 'true' ? await readFresh(deps, serial, staleAfterMs) : await readOne(deps.prisma, serial, staleAfterMs);
+    res.json(fleetDeviceSchema.parse(device));
+  });
+
+  router.get('/v1/fleet-devices', requireScope('read'), async (req, res) => {
+    const query = parseInput(listFleetDevicesQuerySchema, req.query);
+    const order = parseOrderBy(query.orderBy);
+    const filter = query.filter ?? '';
+    const digest = queryDigest(filter, order);
+    const after = query.pageToken === undefined ? undefined : decodeKey(query.pageToken, digest, order);
+    const where = filterSql(filter, filterFields);
+    const [page, totalSize] = await Promise.all([pageOfSerials(deps.prisma, where, order, after, query.pageSize + 1), count(deps.prisma, where)]);
+    const rows = page.slice(0, query.pageSize);
+    const fleetDevices = await assemble(deps.prisma, rows.map((r) => r.serial), staleAfterMs);
+    const last = rows[rows.length - 1];
+    const nextPageToken = page.length > query.pageSize ? encodePageToken(JSON.stringify({ q: digest, v: last.key, s: last.serial } satisfies PageKey)) : '';
+    res.json(listFleetDevicesResponseSchema.parse({ fleetDevices, nextPageToken, totalSize }));
+  });
+
+  return router;
+}
+
+function filterSql(text: string, fields: SqlFilterFields): Prisma.Sql {
+  try {
+    return filterToSql(parseFilter(text, filterTypes(fields)), fields);
+  } catch (error) {
+    if (error instanceof FilterError) throw invalidArgument('filter', error.message);
+    throw error;
+  }
+}
+
+function decodeKey(token: string, digest: string, order: Order): PageKey {
+  let key: PageKey | undefined;
+  decodePageToken(token, (text) => {
+    try {
+      key = pageKeySchema.parse(JSON.parse(text));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (key!.q !== digest) throw invalidArgument('pageToken', 'belongs to another filter or orderBy');
+  const type = orderFields[order.field].type;
+  const fits = type === 'number' ? typeof key!.v === 'number' : type === 'bool' ? typeof key!.v === 'boolean' : typeof key!.v === 'string';
+  if (!fits) throw invalidArgument('pageToken', 'malformed page token');
+  return key!;
+}
+
+async function pageOfSerials(
+  prisma: PrismaClient,
+  where: Prisma.Sql,
+  order: Order,
+  after: PageKey | undefined,
+  limit: number,
+): Promise<{ serial: string; key: string | number | boolean }[]> {
+  const { sql: sortKey, type } = orderFields[order.field];
+  const dir = order.desc ? Prisma.sql`DESC` : Prisma.sql`ASC`;
+  const cmp = order.desc ? Prisma.sql`<` : Prisma.sql`>`;
+  const resume =
+    after === undefined
+      ? Prisma.sql`TRUE`
+      : order.field === 'serial'
+        ? Prisma.sql`f.serial_number ${cmp} ${after.s}`
+        : Prisma.sql`(${sortKey}, f.serial_number) ${cmp} (${after.v}::${castTo[type]}, ${after.s}::text)`;
+  const rows = await prisma.$queryRaw<{ serial: string; key: unknown }[]>`
+    SELECT f.serial_number AS serial, ${sortKey} AS key
+    FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number
+    WHERE ${where} AND ${resume}
+    ORDER BY ${sortKey} ${dir}, f.serial_number ${dir}
+    LIMIT ${limit}`;
+  return rows.map((r) => ({ serial: r.serial, key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean) }));
+}
+
+async function count(prisma: PrismaClient, where: Prisma.Sql): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ total: number }[]>`
+    SELECT count(*)::int AS total FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number WHERE ${where}`;
+  return row.total;
+}
+
+const withParts = { batteries: true, components: true, software: true } as const;
+
+/** FleetDevices in the given order, from the fleet rows, the projection and any open lid cycle. */
+async function assemble(prisma: PrismaClient, serials: string[], staleAfterMs: number, live?: Map<string, LiveDevice>): Promise<FleetDevice[]> {
+  if (serials.length === 0) return [];
+  const [rows, devices, cycles] = await Promise.all([
+    prisma.fleetDevice.findMany({ where: { serialNumber: { in: serials } } }),
+    prisma.device.findMany({ where: { serialNumber: { in: serials } }, include: withParts }),
+    prisma.lidCycle.findMany({ where: { serialNumber: { in: serials }, status: 'INIT' }, orderBy: { startedAt: 'asc' } }),
+  ]);
+  const rowBy = new Map(rows.map((r) => [r.serialNumber, r]));
+  const deviceBy = new Map<string, DeviceProjection>(devices.map((d) => [d.serialNumber, d]));
+  const cycleBy = new Map<string, LidCycleSummary>(
+    cycles.map((c) => [c.serialNumber, { cycleId: c.cycleId, contextId: c.contextId, status: c.status, startedAt: c.startedAt.getTime() }]),
+  );
+  const now = Date.now();
+  return serials.flatMap((serial) => {
+    const row = rowBy.get(serial);
+    if (!row) return [];
+    const projection = deviceBy.get(serial) ?? null;
+    const fresh = live?.get(serial);
+    const device = fresh
+      ? mergeLiveWithProjection(robotStateToDevice(fresh.state), fresh.state.lastHeartbeatAt, projection)
+      : projection
+        ? deviceFromProjection(projection)
+        : deviceNeverSeen(serial, row.createdAt.getTime());
+    const projectedAt = projection?.updatedAt.getTime() ?? null;
+    const deviceSyncedAt = fresh ? Math.max(projectedAt ?? 0, fresh.state.lastSeenAt ?? 0, fresh.readAt) : projectedAt;
+    return [toFleetDevice(toFleetRow(row), { device, deviceSyncedAt, activeLidCycle: cycleBy.get(serial) ?? null, now, staleAfterMs })];
+  });
+}
+
+async function readOne(prisma: PrismaClient, serial: string, staleAfterMs: number): Promise<FleetDevice> {
+  let [device] = await assemble(prisma, [serial], staleAfterMs);
+  // A robot the projection knows but whose first decision has not reached the fleet view yet.
+  if (!device && (await prisma.device.count({ where: { serialNumber: serial } })) > 0) {
+    await refreshFleetRow(prisma, serial);
+    [device] = await assemble(prisma, [serial], staleAfterMs);
+  }
+  if (!device) throw notFound(`fleet device ${serial} not found`);
+  return device;
+}
+
+type LiveDevice = { state: RobotState; readAt: number };
+
+/**
+ * `?fresh=true`: the robot workflow's live state, the row rebuilt from the replicas with the
+ * workflow's `online`, and the workflow re-sent the facts if it holds an older version of them.
+ */
+async function readFresh(deps: FleetRouteDeps, serial: string, staleAfterMs: number): Promise<FleetDevice> {
+  const live = await queryRobot(deps, serial);
+  if (live === null && (await deps.prisma.fleetDevice.count({ where: { serialNumber: serial } })) === 0) {
+    throw notFound(`fleet device ${serial} not found`);
+  }
+  await refreshFleetRow(deps.prisma, serial, live ? { online: live.state.online } : {});
+  if (live) {
+    const [current] = await readFactsUpdates(deps.prisma, [serial]);
+    if (current && current.update.version > (live.factsVersion ?? 0)) await signalFleetFacts(deps, current).catch(() => undefined);
+  }
+  const [device] = await assemble(deps.prisma, [serial], staleAfterMs, live ? new Map([[serial, live]]) : undefined);
+  return device;
+}
+
+async function queryRobot(deps: FleetRouteDeps, serial: string): Promise<(LiveDevice & { factsVersion: number | null }) | null> {
+  try {
+    return await deps.temporal.withDeadline(Date.now() + FRESH_QUERY_TIMEOUT_MS, async () => {
+      const handle = deps.temporal.workflow.getHandle(workflowIds.robot(serial));
+      const [state, facts] = await Promise.all([handle.query(robotStateQuery), handle.query(fleetFactsQuery)]);
+      return { state, factsVersion: facts?.version ?? null, readAt: Date.now() };
+    });
+  } catch (error) {
+    if (isWorkflowNotFound(error)) return null;
+    deps.logger.warn({ err: error, serial }, 'robot workflow query failed');
+    throw unavailable('the robot workflow cannot be reached');
+  }
+}
+
+function isWorkflowNotFound(error: unknown): boolean {
+  if (error instanceof WorkflowNotFoundError) return true;
+  const cause = error instanceof ServiceError ? error.cause : error;
+  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
+}
+
+export function registerFleetDevicePaths(registry: OpenAPIRegistry, secured: Record<string, string[]>[]): void {
+  const json = (description: string, schema: z.ZodType): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
+  const error = (description: string) => json(description, errorSchema);
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/fleet-devices/{serial}',
+    summary: 'One robot in the fleet view; fresh=true rebuilds it from its robot workflow and the current facts',
+    security: secured,
+    request: { params: serialParamsSchema, query: getFleetDeviceQuerySchema },
+    responses: {
+      200: json('The fleet device', fleetDeviceResourceSchema),
+      400: error('Invalid input; the message names the field'),
+      401: error('Missing or unknown x-api-key'),
+      403: error('The API key lacks the read scope'),
+      404: error('No such robot'),
+      503: error('The robot workflow cannot be reached (fresh=true)'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/fleet-devices',
+    summary: 'The fleet view, filtered, ordered and paged',
+    security: secured,
+    request: { query: listFleetDevicesQuerySchema },
+    responses: {
+      200: json('A page of fleet devices', listFleetDevicesResponseSchema),
+      400: error('Invalid filter, orderBy, pageSize or pageToken; the message names it'),
+      401: error('Missing or unknown x-api-key'),
+      403: error('The API key lacks the read scope'),
+    },
+  });
+}

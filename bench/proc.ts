@@ -1,0 +1,113 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * CPU and memory of a process and its descendants from /proc (Linux): postgres forks a backend
+ * per connection and `tsx` may run its script in a child, so a piece is its whole tree.
+ */
+
+const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux we run on
+
+export type TreeUsage = { cpuMs: number; pssMb: number; processes: number };
+
+type Stat = { pid: number; ppid: number; cpuTicks: number; childTicks: number };
+
+function readStat(pid: number): Stat | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const n = (i: number) => Number(fields[i - 3]);
+    return { pid, ppid: n(4), cpuTicks: n(14) + n(15), childTicks: n(16) + n(17) };
+  } catch {
+    return null;
+  }
+}
+
+function readPssKb(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function allStats(): Map<number, Stat> {
+  const stats = new Map<number, Stat>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s) stats.set(s.pid, s);
+  }
+  return stats;
+}
+
+/** Usage of each named tree at this moment (CPU is cumulative since each process started). */
+export function sampleTrees(roots: Record<string, number>): Record<string, TreeUsage> {
+  const stats = allStats();
+  const children = new Map<number, number[]>();
+  for (const s of stats.values()) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s.pid]);
+  const out: Record<string, TreeUsage> = {};
+  for (const [name, root] of Object.entries(roots)) {
+    let ticks = 0;
+    let pssKb = 0;
+    let processes = 0;
+    const walk = (pid: number, isRoot: boolean) => {
+      const s = stats.get(pid);
+      if (!s) return;
+      // Children that already exited are counted in their parent's cutime/cstime.
+      ticks += s.cpuTicks + (isRoot ? s.childTicks : 0);
+      pssKb += readPssKb(pid);
+      processes += 1;
+      for (const c of children.get(pid) ?? []) walk(c, false);
+    };
+    walk(root, true);
+    out[name] = { cpuMs: (ticks * 1000) / TICKS_PER_SECOND, pssMb: pssKb / 1024, processes };
+  }
+  return out;
+}
+
+/** Samples the trees every `everyMs`; `between(a, b)` gives CPU used and peak memory in a window. */
+export class ProcessSampler {
+  private samples: { at: number; usage: Record<string, TreeUsage> }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly roots: Record<string, number>, private readonly everyMs = 1000) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.everyMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.sample();
+  }
+
+  sample(): void {
+    this.samples.push({ at: Date.now(), usage: sampleTrees(this.roots) });
+  }
+
+  /** CPU seconds, CPU share of one core, and peak PSS of each tree between two times. */
+  between(from: number, to: number): Record<string, { cpuSeconds: number; cpuPercent: number; peakMemoryMb: number }> {
+    const inWindow = this.samples.filter((s) => s.at >= from - this.everyMs && s.at <= to + this.everyMs);
+    const first = inWindow[0];
+    const last = inWindow[inWindow.length - 1];
+    const out: Record<string, { cpuSeconds: number; cpuPercent: number; peakMemoryMb: number }> = {};
+    if (!first || !last) return out;
+    const seconds = Math.max((last.at - first.at) / 1000, 0.001);
+    for (const name of Object.keys(this.roots)) {
+      // A piece that exited inside the window (the load generator does) counts up to its last sample.
+      const alive = inWindow.filter((s) => (s.usage[name]?.processes ?? 0) > 0);
+      const cpuSeconds = ((alive[alive.length - 1]?.usage[name].cpuMs ?? 0) - (alive[0]?.usage[name].cpuMs ?? 0)) / 1000;
+      out[name] = {
+        cpuSeconds: round(cpuSeconds, 2),
+        cpuPercent: round((cpuSeconds / seconds) * 100, 1),
+        peakMemoryMb: round(Math.max(...inWindow.map((s) => s.usage[name]?.pssMb ?? 0)), 1),
+      };
+    }
+    return out;
+  }
+}
+
+export const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { describeZodError, serialSchema } from './heartbeat';
+
+/**
+ * Commands to robots (CONTRACT.md "MQTT"): published on `robot/<serial>/command`, acknowledged on
+ * `robot/<serial>/command/ack`, and tracked PENDING -> SENT -> ACKNOWLEDGED -> EXECUTED | FAILED,
+ * or TIMEOUT when the robot has not executed it by `expiresAt`. A status never moves backwards, so
+ * acks that arrive late, twice or out of order change nothing.
+ */
+
+export const commandTypes = ['UNLOCK_LID', 'LOCK_LID', 'HONK', 'FLASH_LIGHTS', 'EMERGENCY_STOP', 'REBOOT', 'SET_PIN'] as const;
+export type CommandType = (typeof commandTypes)[number];
+
+export const commandStatuses = ['PENDING', 'SENT', 'ACKNOWLEDGED', 'EXECUTED', 'FAILED', 'TIMEOUT'] as const;
+export type CommandStatus = (typeof commandStatuses)[number];
+
+export const ackStatuses = ['ACKNOWLEDGED', 'EXECUTED', 'FAILED'] as const;
+
+/** Who asked: the API, a validated keypad PIN, or setting an unlock PIN (Magic Lid). */
+export type CommandSource = 'API' | 'PIN_ENTRY' | 'UNLOCK_PIN';
+
+export type CommandRecord = {
+  commandId: string;
+  serial: string;
+  type: CommandType;
+  /** What the API and the database show; sealed values (a SET_PIN's pin) are not among them. */
+  parameters: Record<string, string>;
+  issuedAt: number;
+  expiresAt: number;
+  requestId: string | null;
+  source: CommandSource;
+  contextId: string | null;
+  pinEntryId: string | null;
+};
+
+const rank: Record<CommandStatus, number> = { PENDING: 0, SENT: 1, ACKNOWLEDGED: 2, EXECUTED: 3, FAILED: 3, TIMEOUT: 3 };
+
+export const isFinal = (status: CommandStatus) => rank[status] === 3;
+
+/** The status after `next` is reported; unchanged when `next` is no step forward. */
+export function advanceCommand(current: CommandStatus, next: CommandStatus): CommandStatus {
+  return rank[next] > rank[current] ? next : current;
+}
+
+export const commandAckSchema = z.object({
+  commandId: z.uuid(),
+  status: z.enum(ackStatuses),
+  message: z.string().max(1000).optional(),
+});
+export type CommandAck = z.infer<typeof commandAckSchema>;
+
+/** The message on `robot/<serial>/command`; times are epoch milliseconds, like the heartbeat's. */
+export function commandMessage(c: CommandRecord, parameters: Record<string, string>) {
+  return { commandId: c.commandId, type: c.type, parameters, issuedAt: c.issuedAt, expiresAt: c.expiresAt };
+}
+
+export const commandTopic = (serial: string) => `robot/${serial}/command`;
+export const ACK_TOPIC_FILTER = 'robot/+/command/ack';
+
+export type AckParseResult = { ok: true; serial: string; ack: CommandAck } | { ok: false; reason: string };
+
+/** Parses one message from `robot/<serial>/command/ack`; never throws. */
+export function parseCommandAck(topic: string, payload: Buffer | string): AckParseResult {
+  const m = /^robot\/([^/]+)\/command\/ack$/.exec(topic);
+  if (!m || !serialSchema.safeParse(m[1]).success) return { ok: false, reason: `topic: "${topic}" is not robot/<serial>/command/ack` };
+  if (payload.length > 4096) return { ok: false, reason: 'payload: over the 4096-byte limit' };
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch {
+    return { ok: false, reason: 'payload: not valid JSON' };
+  }
+  const parsed = commandAckSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
+  return { ok: true, serial: m[1], ack: parsed.data };
+}

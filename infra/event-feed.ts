@@ -1,0 +1,199 @@
+import { Client } from 'pg';
+import type { Logger } from 'pino';
+import type { DomainEvent } from '../domain/events';
+import type { Prisma } from './prisma';
+
+/**
+ * New domain events as they are recorded, for every subscriber of this process at once: one `pg`
+ * connection LISTENs on the channel the domain_events trigger notifies, and each notification
+ * costs one read of the events after the highest seq seen, whoever is subscribed. Events are
+ * numbered in commit order (prisma/migrations/20261123040000_event_outbox), so reading by seq
+ * never skips one. When the listening connection drops, a slow poll stands in while it reconnects.
+ */
+
+export type StoredEvent = DomainEvent & { seq: bigint };
+export type EventFilter = { type?: string; serial?: string };
+export type EventFeedListener = (events: readonly StoredEvent[]) => void;
+
+export const EVENTS_CHANNEL = 'domain_events';
+const PAGE = 500;
+
+export type EventFeedOptions = {
+  prisma: Prisma;
+  databaseUrl: string;
+  logger: Logger;
+  /** How often to read while the listener is down. */
+  fallbackPollMs?: number;
+  /** A read now and then even while listening, in case a notification went astray. */
+  safetyPollMs?: number;
+};
+
+export class EventFeed {
+  private readonly listeners = new Set<EventFeedListener>();
+  private started: Promise<void> | null = null;
+  private listener: Client | null = null;
+  private listening = false;
+  private highWater = 0n;
+  private pumping = false;
+  private pumpAgain = false;
+  private timer: NodeJS.Timeout | null = null;
+  private reconnectDelayMs = 0;
+  private closed = false;
+
+  constructor(private readonly opts: EventFeedOptions) {}
+
+  /**
+   * Resolves once the feed is running: every event committed from then on reaches `listener`
+   * (older ones are the caller's to read with `read`). Returns the unsubscribe function.
+   */
+  async subscribe(listener: EventFeedListener): Promise<() => void> {
+    if (this.closed) throw new Error('event feed closed');
+    this.listeners.add(listener);
+    try {
+      await (this.started ??= this.start());
+    } catch (error) {
+      this.listeners.delete(listener);
+      this.started = null;
+      throw error;
+    }
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Events after `after` in seq order, at most `limit`. */
+  async read(after: bigint, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+    const rows = await this.opts.prisma.domainEvent.findMany({
+      where: { seq: { gt: after }, type: filter.type, serial: filter.serial },
+      orderBy: { seq: 'asc' },
+      take: limit,
+    });
+    return rows.map((r) => ({
+      seq: r.seq,
+      id: r.id,
+      type: r.type,
+      serial: r.serial,
+      occurredAt: r.occurredAt.toISOString(),
+      data: (r.data ?? {}) as DomainEvent['data'],
+    }));
+  }
+
+  async latestSeq(): Promise<bigint> {
+    const row = await this.opts.prisma.domainEvent.aggregate({ _max: { seq: true } });
+    return row._max.seq ?? 0n;
+  }
+
+  get isListening(): boolean {
+    return this.listening;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    if (this.timer) clearTimeout(this.timer);
+    const listener = this.listener;
+    this.listener = null;
+    this.listening = false;
+    await listener?.end().catch(() => undefined);
+  }
+
+  private async start(): Promise<void> {
+    // LISTEN before reading the high-water mark: an event committed in between is then heard of.
+    await this.listen();
+    this.highWater = await this.latestSeq();
+    this.schedulePoll();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({ connectionString: this.opts.databaseUrl, keepAlive: true, application_name: 'fleet-event-feed' });
+    client.on('notification', () => void this.pump());
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listener = client;
+    this.listening = true;
+    this.reconnectDelayMs = 0;
+  }
+
+  private lost(client: Client, err: Error): void {
+    if (this.listener !== client || this.closed) return;
+    this.opts.logger.warn({ err: err.message }, 'event feed: listener lost; polling until it is back');
+    this.listener = null;
+    this.listening = false;
+    void client.end().catch(() => undefined);
+    this.schedulePoll();
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    while (!this.closed && !this.listening) {
+      this.reconnectDelayMs = Math.min(Math.max(this.reconnectDelayMs * 2, 500), 30_000);
+      await new Promise((r) => setTimeout(r, this.reconnectDelayMs).unref());
+      if (this.closed) return;
+      try {
+        await this.listen();
+        this.opts.logger.info('event feed: listening again');
+        this.schedulePoll();
+        void this.pump(); // whatever was recorded while we were deaf
+      } catch (error) {
+        this.opts.logger.warn({ err: (error as Error).message }, 'event feed: reconnect failed');
+      }
+    }
+  }
+
+  private schedulePoll(soon = false): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.closed) return;
+    const every = this.listening && !soon ? (this.opts.safetyPollMs ?? 30_000) : (this.opts.fallbackPollMs ?? 2_000);
+    this.timer = setTimeout(() => {
+      void this.pump();
+      this.schedulePoll();
+    }, every).unref();
+  }
+
+  /** Reads what is new and hands it out; one read at a time, repeated if more was signalled meanwhile. */
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        let page: StoredEvent[];
+        do {
+          if (this.closed) return;
+          page = await this.read(this.highWater, {}, PAGE);
+          if (page.length === 0) break;
+          this.highWater = page[page.length - 1].seq;
+          this.dispatch(page);
+        } while (page.length === PAGE);
+      } while (this.pumpAgain);
+    } catch (error) {
+      // The next notification, or a poll soon, reads again from the same high-water mark.
+      this.opts.logger.warn({ err: (error as Error).message }, 'event feed: reading new events failed');
+      this.schedulePoll(true);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private dispatch(events: readonly StoredEvent[]): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(events);
+      } catch (error) {
+        this.opts.logger.error({ err: (error as Error).message }, 'event feed: a subscriber failed');
+      }
+    }
+  }
+}

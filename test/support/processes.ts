@@ -1,0 +1,343 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { applyMigrations } from '../../infra/migrate';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../infra/postgres';
+import { startTemporalDevServer, type RunningTemporal } from '../../infra/temporal-server';
+import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
+import { createPrisma, type Prisma } from '../../infra/prisma';
+import { taskQueues } from '../../temporal.config';
+import { freePort } from './ports';
+
+/**
+ * The fleet backend as separate processes, for fault tests that kill them for real: PostgreSQL,
+ * the Temporal dev server (on a database file) and the MQTT broker (embedded aedes, or Mosquitto
+ * with persistence) of its own, and the project's entry points workers/fleet-worker.ts,
+ * workers/ingest.ts and workers/api.ts, each its own `node` process. Every server and piece can be
+ * stopped, killed and started again on the same ports and files. Own servers mean own task queue,
+ * MQTT client ids and database: the defaults of the entry points apply unchanged.
+ */
+
+export const repoRoot = resolve(__dirname, '..', '..');
+
+export type PieceName = 'worker' | 'ingest' | 'api';
+export type BrokerKind = 'aedes' | 'mosquitto';
+
+const scripts: Record<PieceName, string> = {
+  worker: 'workers/fleet-worker.ts',
+  ingest: 'workers/ingest.ts',
+  api: 'workers/api.ts',
+};
+
+type Piece = { child: ChildProcess; output: () => string; expectedExit: boolean };
+
+export type ProcessStack = {
+  dir: string;
+  databaseUrl: string;
+  mqttUrl: string;
+  apiUrl: string;
+  apiKey: string;
+  ingestMetricsUrl: string;
+  broker: BrokerKind;
+  prisma: Prisma;
+  temporal: Client;
+  greengrass: LocalGreengrass;
+  pid(name: PieceName): number;
+  /** SIGKILL (or another signal) to a piece; resolves once it has exited. */
+  kill(name: PieceName, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a piece again; resolves once it serves (worker: polls its task queue; ingest and API: answer HTTP). */
+  start(name: PieceName): Promise<void>;
+  /** SIGSTOP / SIGCONT: the piece hangs, as a process under memory pressure or in a debugger does. */
+  pause(name: PieceName): void;
+  resume(name: PieceName): void;
+  stopTemporal(): Promise<void>;
+  /** The dev server again, on the same port and database file. */
+  startTemporal(): Promise<void>;
+  stopPostgres(): Promise<void>;
+  startPostgres(): Promise<void>;
+  stopBroker(): Promise<void>;
+  /** The broker again on the same port (Mosquitto: and its persistence file). */
+  startBroker(): Promise<void>;
+  /** Resident memory of a piece in MiB, from /proc. */
+  rssMb(name: PieceName): number;
+  /** Pieces that exited without being told to, with the end of their output. */
+  crashed(): string[];
+  output(name: PieceName): string;
+  /** GET with the all-scopes key. */
+  api(path: string): Promise<{ status: number; body: any; headers: Headers }>;
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+};
+
+export type ProcessStackOptions = { broker?: BrokerKind; env?: Record<string, string>; greengrassStepMs?: number };
+
+/** Where Mosquitto is: MOSQUITTO_PATH, PATH, or Debian's /usr/sbin (scripts/mosquitto.sh installs it). */
+export function findMosquitto(): string | null {
+  const candidates = [process.env.MOSQUITTO_PATH, ...(process.env.PATH ?? '').split(':').map((d) => d && join(d, 'mosquitto')), '/usr/sbin/mosquitto'];
+  return candidates.find((c): c is string => !!c && existsSync(c)) ?? null;
+}
+
+export async function startProcessStack(opts: ProcessStackOptions = {}): Promise<ProcessStack> {
+  const broker = opts.broker ?? 'aedes';
+  const dir = resolve(repoRoot, '.data', `faults-${process.pid}-${randomUUID().slice(0, 8)}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const [pgPort, temporalPort, mqttPort, apiPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const temporalDb = join(dir, 'temporal.db');
+  const pgDir = join(dir, 'postgres');
+  const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
+  const apiKey = `faults-${randomUUID()}`;
+
+  let postgres: RunningPostgres | null = null;
+  let temporalServer: RunningTemporal | null = null;
+  let brokerProcess: Piece | null = null;
+  const pieces = new Map<PieceName, Piece>();
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  const startPostgres = async () => {
+    postgres = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort });
+  };
+  const startTemporal = async () => {
+    temporalServer = await startTemporalDevServer({ port: temporalPort, dbFile: temporalDb, fast: true });
+  };
+  const startBroker = async () => {
+    brokerProcess = broker === 'mosquitto' ? spawnMosquitto(dir, mqttPort) : spawnPiece('infra/mqtt-broker.ts', { ...process.env, MQTT_PORT: String(mqttPort) } as Record<string, string>);
+    await waitFor(`the ${broker} broker`, brokerProcess, () => portOpen(mqttPort), 30_000);
+  };
+  const stopBroker = async () => {
+    if (brokerProcess) await stopPiece(brokerProcess, 'SIGTERM');
+    brokerProcess = null;
+  };
+
+  try {
+    await Promise.all([startPostgres(), startTemporal(), startBroker()]);
+    await applyMigrations(postgres!.url);
+    const databaseUrl = postgres!.url;
+    const prisma = createPrisma(databaseUrl, 4);
+    cleanups.push(() => prisma.$disconnect());
+    const greengrass = await startLocalGreengrass({
+      stepMs: opts.greengrassStepMs ?? 300,
+      knownThings: async () => (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber),
+    });
+    cleanups.push(() => greengrass.stop());
+    const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
+    cleanups.push(() => connection.close());
+    const temporal = new Client({ connection });
+
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      MQTT_URL: mqttUrl,
+      PORT: String(apiPort),
+      INGEST_METRICS_PORT: String(metricsPort),
+      API_KEYS: `${apiKey}:read,operate,deploy`,
+      GREENGRASS_ENDPOINT: greengrass.url,
+      AWS_REGION: greengrass.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      LOG_LEVEL: 'warn',
+      ...opts.env,
+    };
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const ingestMetricsUrl = `http://127.0.0.1:${metricsPort}/`;
+
+    const ready: Record<PieceName, (piece: Piece) => Promise<boolean>> = {
+      worker: (piece) => hasPoller(temporal, piece.child.pid!),
+      ingest: () => responds(ingestMetricsUrl),
+      api: () => responds(`${apiUrl}/healthz`),
+    };
+    const start = async (name: PieceName) => {
+      const piece = spawnPiece(scripts[name], env);
+      pieces.set(name, piece);
+      // A cold start bundles the workflow code: slow on a busy 2-core machine.
+      await waitFor(name, piece, () => ready[name](piece), 180_000);
+    };
+    const piece = (name: PieceName) => {
+      const p = pieces.get(name);
+      if (!p) throw new Error(`${name} was never started`);
+      return p;
+    };
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${apiUrl}${path}`, {
+        method,
+        headers: { 'x-api-key': apiKey, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // not JSON: kept as text
+      }
+      return { status: res.status, body: parsed as any, headers: res.headers };
+    };
+
+    await Promise.all([start('worker'), start('ingest'), start('api')]);
+
+    return {
+      dir,
+      databaseUrl,
+      mqttUrl,
+      apiUrl,
+      apiKey,
+      ingestMetricsUrl,
+      broker,
+      prisma,
+      temporal,
+      greengrass,
+      pid: (name) => piece(name).child.pid!,
+      kill: (name, signal = 'SIGKILL') => stopPiece(piece(name), signal),
+      start,
+      pause: (name) => void piece(name).child.kill('SIGSTOP'),
+      resume: (name) => void piece(name).child.kill('SIGCONT'),
+      stopTemporal: async () => {
+        await temporalServer?.stop();
+        temporalServer = null;
+      },
+      startTemporal,
+      stopPostgres: async () => {
+        await postgres?.stop();
+        postgres = null;
+      },
+      startPostgres,
+      stopBroker,
+      startBroker,
+      rssMb: (name) => rssMb(piece(name).child.pid!),
+      crashed: () =>
+        [...pieces].filter(([, p]) => !p.expectedExit && p.child.exitCode !== null).map(([n, p]) => `${n} exited (${p.child.exitCode}): ${p.output().slice(-2000)}`),
+      output: (name) => piece(name).output(),
+      api: (path) => call('GET', path),
+      request: call,
+      stop: async () => {
+        for (const p of pieces.values()) await stopPiece(p, 'SIGTERM');
+        for (const c of cleanups.reverse()) await c().catch(() => undefined);
+        await stopBroker();
+        await temporalServer?.stop();
+        await postgres?.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    for (const p of pieces.values()) await stopPiece(p, 'SIGKILL');
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await stopBroker();
+    await (temporalServer as RunningTemporal | null)?.stop();
+    await (postgres as RunningPostgres | null)?.stop();
+    throw error;
+  }
+}
+
+function spawnPiece(script: string, env: Record<string, string>): Piece {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return track(child);
+}
+
+function track(child: ChildProcess): Piece {
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => output, expectedExit: false };
+}
+
+/**
+ * Mosquitto with `persistence true`: sessions, subscriptions and queued QoS 1 messages are saved
+ * to disk on shutdown and every second, so they outlive a restart. The queue and in-flight limits
+ * are raised from Mosquitto's defaults (1000 queued, 20 in flight per client), which would drop
+ * messages queued for an ingest worker that is down for more than a few seconds of a fleet's
+ * traffic, and throttle one whose PUBACKs wait for its batch (ingest/ack-gate.ts).
+ */
+function spawnMosquitto(dir: string, port: number): Piece {
+  const binary = findMosquitto();
+  if (!binary) throw new Error('mosquitto is not installed: run scripts/mosquitto.sh');
+  const data = join(dir, 'mosquitto');
+  mkdirSync(data, { recursive: true });
+  const conf = join(dir, 'mosquitto.conf');
+  const asRoot = process.getuid?.() === 0;
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence true',
+      `persistence_location ${data}/`,
+      'autosave_interval 1',
+      'max_queued_messages 100000',
+      'max_inflight_messages 1000',
+      `message_size_limit ${128 * 1024}`,
+      // As root Mosquitto would switch to the `mosquitto` user, who cannot write this folder.
+      ...(asRoot ? ['user root'] : []),
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      '',
+    ].join('\n'),
+  );
+  return track(spawn(binary, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+async function stopPiece(piece: Piece, signal: NodeJS.Signals): Promise<void> {
+  piece.expectedExit = true;
+  const { child } = piece;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGCONT'); // a paused piece cannot act on SIGTERM
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitFor(name: string, piece: Piece, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (piece.child.exitCode !== null) throw new Error(`${name} exited (${piece.child.exitCode}): ${piece.output().slice(-3000)}`);
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} not ready after ${timeoutMs} ms: ${piece.output().slice(-3000)}`);
+}
+
+/** The worker polls once a poller with its identity (the SDK's default, `<pid>@<host>`) is listed. */
+async function hasPoller(temporal: Client, pid: number): Promise<boolean> {
+  const res = await temporal.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: taskQueues.fleet },
+    taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (res.pollers ?? []).some((p) => p.identity?.startsWith(`${pid}@`));
+}
+
+async function responds(url: string): Promise<boolean> {
+  return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  const { createConnection } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function rssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+/** Kept for callers that want to know whether Mosquitto can run here at all. */
+export function mosquittoVersion(): string | null {
+  const binary = findMosquitto();
+  if (!binary) return null;
+  const out = spawnSync(binary, ['-h'], { encoding: 'utf8' });
+  return /mosquitto version (\S+)/.exec(out.stdout + out.stderr)?.[1] ?? null;
+}

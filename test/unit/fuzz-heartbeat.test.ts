@@ -1,0 +1,150 @@
+import fc from 'fast-check';
+import { parseCommandAck } from '../../domain/commands';
+import { heartbeatSchema, MAX_HEARTBEAT_BYTES, parseHeartbeat, type RawHeartbeat } from '../../domain/heartbeat';
+import { heartbeatCase, validHeartbeat } from '../support/fuzz-heartbeats';
+import { hostileJson, hostileString, hostileValue, prototypeSnapshot } from '../support/hostile';
+
+/**
+ * Property-based tests of the MQTT edge: thousands of malformed, oversized and hostile heartbeats
+ * through `parseHeartbeat`, which must never throw, must name the field of every rejection, and
+ * must accept exactly the heartbeats that are valid.
+ */
+
+const TOP_LEVEL_FIELDS = ['serial', 'timestamp', 'gps', 'batteries', 'components', 'lid', 'network', 'events'];
+const reasonField = (reason: string) => /^([^:]+): ./s.exec(reason)?.[1];
+
+let prototypeBefore: string;
+beforeAll(() => {
+  prototypeBefore = prototypeSnapshot();
+});
+afterAll(() => {
+  // After every run below: nothing reached Object.prototype.
+  expect(prototypeSnapshot()).toBe(prototypeBefore);
+});
+
+test('a valid heartbeat is accepted and keeps its values', () => {
+  fc.assert(
+    fc.property(validHeartbeat, (raw) => {
+      const result = parseHeartbeat(`robot/${raw.serial}/status`, JSON.stringify(raw), 1);
+      if (!result.ok) throw new Error(`rejected a valid heartbeat: ${result.reason}`);
+      expect(heartbeatSchema.safeParse(result.heartbeat).success).toBe(true);
+      expect(result.heartbeat).toMatchObject({ serial: raw.serial, timestamp: raw.timestamp, lidOpen: raw.lid?.is_open });
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('one hostile field in an otherwise valid heartbeat: rejected naming that field, or accepted when still valid', () => {
+  let rejected = 0;
+  fc.assert(
+    fc.property(heartbeatCase, ({ raw, path, text }) => {
+      const result = parseHeartbeat(`robot/${raw.serial}/status`, text, 1);
+      if (!result.ok) {
+        rejected++;
+        const field = reasonField(result.reason);
+        const expected = Buffer.byteLength(text) > MAX_HEARTBEAT_BYTES ? 'payload' : String(path[0]);
+        expect(field?.split('.')[0]).toBe(expected);
+        expect(result.reason.length).toBeLessThan(1024);
+        return;
+      }
+      // Accepted: then it is a heartbeat as the schema defines it, for the topic's robot.
+      expect(heartbeatSchema.safeParse(result.heartbeat).success).toBe(true);
+      expect(result.heartbeat.serial).toBe(raw.serial);
+      expect(Object.getPrototypeOf(result.heartbeat.components)).toBe(Object.prototype);
+    }),
+    { numRuns: 2000 },
+  );
+  // The generator does reach the rejections it is meant to exercise.
+  expect(rejected).toBeGreaterThan(1000);
+});
+
+test('arbitrary JSON, text and bytes on any robot topic never throw and are rejected with a field', () => {
+  const payload = fc.oneof(
+    fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
+    hostileValue.map(hostileJson),
+    hostileString,
+    fc.uint8Array({ maxLength: 2048 }).map((b) => Buffer.from(b)),
+  );
+  const topic = fc.oneof(
+    fc.constant('robot/FUZZ1/status'),
+    hostileString.map((s) => `robot/${s}/status`),
+    hostileString,
+    fc.string({ unit: 'binary', minLength: 1000, maxLength: 5000 }).map((s) => `robot/${s}/status`),
+  );
+  fc.assert(
+    fc.property(topic, payload, (t, p) => {
+      const result = parseHeartbeat(t, p, 1);
+      if (result.ok) {
+        expect(heartbeatSchema.safeParse(result.heartbeat).success).toBe(true);
+        return;
+      }
+      expect(['topic', 'payload', '(root)', ...TOP_LEVEL_FIELDS]).toContain(reasonField(result.reason)?.split('.')[0]);
+      expect(result.reason.length).toBeLessThan(1024);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('a payload over 64 KiB is rejected by its size, whatever it holds', () => {
+  const oversized = fc.tuple(validHeartbeat, fc.integer({ min: 1, max: 64 * 1024 }), fc.constantFrom('a', 'é', '🤖', ' ')).map(([raw, extra, pad]) => {
+    const base = JSON.stringify({ ...raw, padding: '' });
+    const room = MAX_HEARTBEAT_BYTES - Buffer.byteLength(base) + extra;
+    const pads = Math.ceil(room / Buffer.byteLength(pad));
+    return { raw, text: JSON.stringify({ ...raw, padding: pad.repeat(pads) }) };
+  });
+  fc.assert(
+    fc.property(oversized, ({ raw, text }) => {
+      expect(Buffer.byteLength(text)).toBeGreaterThan(MAX_HEARTBEAT_BYTES);
+      const result = parseHeartbeat(`robot/${raw.serial}/status`, text, 1);
+      expect(result).toEqual({ ok: false, reason: expect.stringMatching(/^payload: \d+ bytes is over the 65536-byte limit$/) });
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('a heartbeat speaks only for the robot of its topic', () => {
+  fc.assert(
+    fc.property(validHeartbeat, validHeartbeat, (mine, other) => {
+      fc.pre(mine.serial !== other.serial);
+      const result = parseHeartbeat(`robot/${mine.serial}/status`, JSON.stringify(other), 1);
+      expect(result).toEqual({ ok: false, reason: `serial: "${other.serial}" does not match topic serial "${mine.serial}"` });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('prototype-polluting keys anywhere are dropped or rejected, never merged', () => {
+  const polluting = ['{"__proto__":{"polluted":"yes"}}', '{"constructor":{"prototype":{"polluted":"yes"}}}'];
+  const places: (keyof RawHeartbeat | '')[] = ['', 'gps', 'lid', 'network', 'components'];
+  fc.assert(
+    fc.property(validHeartbeat, fc.constantFrom(...polluting), fc.constantFrom(...places), (raw, extra, place) => {
+      const text = JSON.stringify(raw);
+      const spliced =
+        place === ''
+          ? `${extra.slice(0, -1)},${text.slice(1)}`
+          : text.includes(`"${place}":{}`)
+            ? text.replace(`"${place}":{}`, `"${place}":${extra}`)
+            : text.replace(`"${place}":{`, `"${place}":{${extra.slice(1, -1)},`);
+      const result = parseHeartbeat(`robot/${raw.serial}/status`, spliced, 1);
+      if (result.ok) {
+        expect(JSON.stringify(result.heartbeat)).not.toContain('polluted');
+        expect(Object.getPrototypeOf(result.heartbeat.components)).toBe(Object.prototype);
+      } else {
+        expect(reasonField(result.reason)).toMatch(/^components\./);
+      }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('command acks: hostile payloads never throw and name the field', () => {
+  fc.assert(
+    fc.property(hostileValue.map(hostileJson), hostileString, (payload, serial) => {
+      const result = parseCommandAck(`robot/${serial}/command/ack`, payload);
+      if (result.ok) return;
+      expect(reasonField(result.reason)).toMatch(/^(topic|payload|\(root\)|commandId|status|message)(\.|$)/);
+    }),
+    { numRuns: 1000 },
+  );
+});

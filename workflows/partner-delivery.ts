@@ -1,0 +1,118 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import type { DomainEvent } from '../domain/events';
+import { emptySnapshot, mergeSnapshot, partnerVisible, type DeliverySnapshot, type LatLng } from '../domain/partner-delivery';
+import { timing } from '../temporal.config';
+
+/**
+ * One workflow per partner delivery (`partner-delivery:<provider>:<deliveryId>`), started by
+ * ProviderMapping.Created: pushes the delivery's status to the partner at once on every change,
+ * and at least every `pushIntervalMs` with the robot's latest location; ends with the mapping.
+ * Provider-agnostic: activities/partners picks the adapter by `provider`.
+ */
+
+export type PartnerDeliveryInput = {
+  provider: string;
+  deliveryId: string;
+  serial: string;
+  providerVehicleId: string;
+  dropoff: LatLng | null;
+  pushIntervalMs: number;
+  /** Carried through continue-as-new. */
+  state?: PartnerDeliveryState;
+};
+
+export type PartnerDeliveryState = {
+  snapshot: DeliverySnapshot;
+  /** Workflow time of the last push attempt, and what it told the partner. */
+  lastPushedAt: number | null;
+  pushedVisible: string | null;
+  pushes: number;
+  failures: number;
+};
+
+/** The delivery as the replicas have it (from POST /v1/operations-events); merged, never moved back. */
+export const deliverySnapshotSignal = defineSignal<[DeliverySnapshot]>('deliverySnapshot');
+export const partnerDeliveryQuery = defineQuery<PartnerDeliveryState>('partnerDelivery');
+
+type Activities = ReturnType<typeof createActivities>;
+const { pushPartnerStatus } = proxyActivities<Activities>(timing.partnerPushActivity);
+const { recordFleetEvents } = proxyActivities<Activities>(timing.projectionActivity);
+
+export async function partnerDeliveryWorkflow(input: PartnerDeliveryInput): Promise<void> {
+  let state: PartnerDeliveryState = input.state ?? { snapshot: emptySnapshot, lastPushedAt: null, pushedVisible: null, pushes: 0, failures: 0 };
+  setHandler(deliverySnapshotSignal, (snapshot) => void (state = { ...state, snapshot: mergeSnapshot(state.snapshot, snapshot) }));
+  setHandler(partnerDeliveryQuery, () => state);
+  const changed = () => partnerVisible(state.snapshot) !== state.pushedVisible;
+
+  for (;;) {
+    const dueIn = state.lastPushedAt === null ? 0 : state.lastPushedAt + input.pushIntervalMs - Date.now();
+    if (!changed() && !state.snapshot.ended && dueIn > 0) {
+      await condition(() => changed() || state.snapshot.ended, dueIn);
+      continue;
+    }
+    if (state.snapshot.ended && !changed()) break;
+    state = await push(input, state);
+    if (workflowInfo().continueAsNewSuggested && !state.snapshot.ended) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof partnerDeliveryWorkflow>({ ...input, state });
+    }
+  }
+  await condition(allHandlersFinished);
+}
+
+/** One push; whatever its outcome, the next waits for a change or the interval, so a rejection never spins. */
+async function push(input: PartnerDeliveryInput, state: PartnerDeliveryState): Promise<PartnerDeliveryState> {
+  const snapshot = state.snapshot;
+  const attempted = { ...state, lastPushedAt: Date.now(), pushedVisible: partnerVisible(snapshot) };
+  try {
+    const { pushed } = await pushPartnerStatus({
+      provider: input.provider,
+      deliveryId: input.deliveryId,
+      serial: input.serial,
+      providerVehicleId: input.providerVehicleId,
+      dropoff: input.dropoff,
+      snapshot,
+      pushId: uuid4(),
+    });
+    return { ...attempted, pushes: state.pushes + (pushed ? 1 : 0) };
+  } catch (error) {
+    if (!(error instanceof ActivityFailure)) throw error;
+    await recordFleetEvents([pushFailure(input, snapshot, error)]);
+    return { ...attempted, failures: state.failures + 1 };
+  }
+}
+
+/** A 4xx the partner will not take again is PushRejected; anything else that outlived its retries, PushFailed. */
+function pushFailure(input: PartnerDeliveryInput, snapshot: DeliverySnapshot, error: ActivityFailure): DomainEvent {
+  const cause = error.cause instanceof ApplicationFailure ? error.cause : null;
+  const rejected = cause?.type === 'PartnerRejected';
+  const details = (cause?.details?.[0] ?? {}) as { httpStatus?: number };
+  return {
+    id: uuid4(),
+    type: rejected ? 'PartnerDelivery.PushRejected' : 'PartnerDelivery.PushFailed',
+    serial: input.serial,
+    occurredAt: new Date(Date.now()).toISOString(),
+    data: {
+      provider: input.provider,
+      deliveryId: input.deliveryId,
+      providerVehicleId: input.providerVehicleId,
+      stage: snapshot.stage,
+      outcome: snapshot.outcome,
+      httpStatus: details.httpStatus ?? null,
+      message: (error.cause ?? error).message,
+    },
+  };
+}
