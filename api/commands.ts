@@ -15,7 +15,7 @@ import { pinHashSecret, seal } from '../domain/lid-pins';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 import { commandWorkflow } from '../workflows/command';
 import { requireScope } from './auth';
-import { invalidArgument, notFound, parseInput } from './errors';
+import { notFound, parseInput } from './errors';
 import { errorSchema } from './schemas';
 
 /**

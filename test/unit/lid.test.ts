@@ -148,7 +148,7 @@ describe('what the robot workflow takes from heartbeats', () => {
   });
 
   it('reports an opening then a closing in one batch, before any cycle is started', () => {
-    let tracker = lidWorkFor(initialLidTracker(), hb(1, { lidOpen: false }), true).tracker;
+    const tracker = lidWorkFor(initialLidTracker(), hb(1, { lidOpen: false }), true).tracker;
     const open = lidWorkFor(tracker, hb(2, { lidOpen: true }), true);
     const close = lidWorkFor(open.tracker, hb(3, { lidOpen: false }), true);
     expect([...open.work, ...close.work]).toEqual([
