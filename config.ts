@@ -11,6 +11,7 @@ export const configSchema = z.object({
   TEMPORAL_TLS_CERT: z.string().optional(),
   TEMPORAL_TLS_KEY: z.string().optional(),
   TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   DATABASE_URL: z.string().optional(),
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().default(5432),
@@ -23,6 +24,8 @@ export const configSchema = z.object({
   INGEST_MODE: z.enum(['designed', 'naive', 'floor']).default('designed'),
   /** The ingest worker run on its own (workers/ingest.ts) serves /metrics here; unset: none. */
   INGEST_METRICS_PORT: z.coerce.number().int().optional(),
+  /** Messages the ingest worker holds unacknowledged at most; past it, it stops reading and the broker keeps the rest. */
+  INGEST_MAX_PENDING: z.coerce.number().int().min(1).default(10_000),
   LID_OPEN_TIMEOUT_SECONDS: seconds(300),
   /** Lid Service (README "Lid cycles, unlock PINs and commands"). */
   LID_PIN_FLOW: z.enum(['deviceless', 'magic-lid']).default('deviceless'),

@@ -22,15 +22,25 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   const server = spawn(
     join(bin, 'postgres'),
     ['-D', dataDir, '-p', String(opts.port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dataDir}`, '-c', 'max_connections=200'],
-    { ...owner, stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group: a Ctrl-C meant for us must not stop the database under our feet.
+    { ...owner, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
+  const stopOnExit = () => server.kill('SIGINT');
+  process.once('exit', stopOnExit);
   let log = '';
   server.stderr?.on('data', (chunk) => (log = (log + chunk).slice(-4000)));
   const adminUrl = `postgresql://postgres@127.0.0.1:${opts.port}/postgres`;
   await waitUntilReady(adminUrl, server, () => log);
   const database = opts.database ?? DATABASE;
   await ensureDatabase(adminUrl, database);
-  return { url: `postgresql://postgres@127.0.0.1:${opts.port}/${database}`, adminUrl, stop: () => stopServer(server) };
+  return {
+    url: `postgresql://postgres@127.0.0.1:${opts.port}/${database}`,
+    adminUrl,
+    stop: async () => {
+      process.removeListener('exit', stopOnExit);
+      await stopServer(server);
+    },
+  };
 }
 
 function findBinaries(): string {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { searchAttributeFlags } from '../temporal.config';
@@ -51,7 +51,12 @@ export async function startTemporalDevServer(opts: {
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   // What the SDK's own CI uses: much faster, and a lost write only matters on power loss.
   if (opts.fast) args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (opts.dbFile) await stopLeftoverServer(`${opts.dbFile}.pid`);
+  // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const stopOnExit = () => child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
+  if (opts.dbFile && child.pid) writeFileSync(`${opts.dbFile}.pid`, String(child.pid));
   let log = '';
   child.stderr?.on('data', (chunk) => (log = (log + chunk).slice(-4000)));
   const address = `127.0.0.1:${opts.port}`;
@@ -61,6 +66,7 @@ export async function startTemporalDevServer(opts: {
     uiUrl: opts.uiPort ? `http://127.0.0.1:${opts.uiPort}` : null,
     process: child,
     stop: async () => {
+      process.removeListener('exit', stopOnExit);
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -86,4 +92,29 @@ async function waitForTemporal(address: string, child: ChildProcess, log: () => 
     }
   }
   throw new Error(`temporal server not ready on ${address}: ${log()}`);
+}
+
+/** A dev server whose parent was killed keeps the database file locked: stop it first. */
+async function stopLeftoverServer(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!pid || !alive() || !isDevServer(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+function isDevServer(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('start-dev');
+  } catch {
+    return true; // no /proc (macOS): trust the pid file
+  }
 }

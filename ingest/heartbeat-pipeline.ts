@@ -79,7 +79,8 @@ export class HeartbeatPipeline {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.flushMs);
+    // Failures are reported through onRetry; after close() the last write may end in one.
+    this.timer = setInterval(() => this.flush().catch(() => undefined), this.flushMs);
   }
 
   /** Parses and batches one message; never throws. */

@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const stops: Stop[] = [];
   const shutdown = async (code: number) => {
     for (const [name, stop] of stops.reverse()) await stop().catch((e) => log.warn({ err: String(e) }, `stopping ${name} failed`));
+    console.log(code === 0 ? 'Stopped.' : 'Stopped after a start-up failure.');
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let temporalUi = 'your Temporal cluster\'s UI';
     if (!temporalAddress) {
-      const temporal = await startTemporalDevServer({ cliPath: config.TEMPORAL_CLI_PATH, port: 7233, uiPort: config.TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal.db') });
+      const temporal = await startTemporalDevServer({ cliPath: config.TEMPORAL_CLI_PATH, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal.db') });
       stops.push(['Temporal dev server', temporal.stop]);
       temporalAddress = temporal.address;
       temporalUi = temporal.uiUrl!;
