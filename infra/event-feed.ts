@@ -81,10 +81,6 @@ export class EventFeed {
     return row._max.seq ?? 0n;
   }
 
-  get isListening(): boolean {
-    return this.listening;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
@@ -98,7 +94,15 @@ export class EventFeed {
   private async start(): Promise<void> {
     // LISTEN before reading the high-water mark: an event committed in between is then heard of.
     await this.listen();
-    this.highWater = await this.latestSeq();
+    try {
+      this.highWater = await this.latestSeq();
+    } catch (error) {
+      const listener = this.listener;
+      this.listener = null;
+      this.listening = false;
+      await listener?.end().catch(() => undefined);
+      throw error;
+    }
     this.schedulePoll();
   }
 

@@ -82,12 +82,13 @@ class OutboxPublisher implements EventPublisher {
     this.running = this.loop();
   }
 
-  async stop(): Promise<void> {
+  // An arrow function, so `stops.push(['event publisher', publisher.stop])` works unbound.
+  readonly stop = async (): Promise<void> => {
     this.stopping = true;
     this.signal();
     this.stopWaiting?.();
     await this.running;
-  }
+  };
 
   private async loop(): Promise<void> {
     let delayMs = 0;

@@ -192,7 +192,9 @@ test('?after= starts after that event, ?type= filters, and Last-Event-ID wins ov
   const [b] = await record(serial, 1, { type: 'Device.HealthDegraded' });
   const [c] = await record(serial, 1, { type: 'Device.HealthDegraded' });
   // GET /v1/events's cursor after the first event: the seq of `a`.
-  const afterA = (await fleet.api(`/v1/events?serial=${serial}&limit=1`)).body.nextCursor;
+  const first = await fleet.api(`/v1/events?serial=${serial}&limit=1`);
+  expect(first.body.events.map((e: { id: string }) => e.id)).toEqual([a]);
+  const afterA = first.body.nextCursor;
 
   const degraded = await open(`/v1/events/stream?serial=${serial}&type=Device.HealthDegraded&after=${afterA}`);
   await degraded.until(c);
