@@ -41,12 +41,27 @@ export const unavailable = (message: string, details?: unknown) => new ApiError(
 /** Parses request input with a zod schema; a failure is a 400 naming the first offending field. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) {
+    // PostgreSQL text cannot hold NUL: refused here, naming the field, rather than failing a write later.
+    const nul = pathToNul(result.data);
+    if (nul) throw invalidArgument(fieldPath(nul), 'must not contain NUL (\\u0000) characters');
+    return result.data;
+  }
   const violations = result.error.issues.map((i) => ({ field: fieldPath(i.path), description: i.message }));
   throw invalidArgument(violations[0].field, violations[0].description, violations);
 }
 
 const fieldPath = (path: PropertyKey[]) => path.map(String).join('.') || '(root)';
+
+function pathToNul(value: unknown, path: PropertyKey[] = [], depth = 0): PropertyKey[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const found = key.includes('\u0000') ? [...path, key] : pathToNul(v, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
 
 export const routeNotFound: RequestHandler = (req) => {
   throw notFound(`no route for ${req.method} ${req.path}`);
@@ -62,14 +77,17 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-type BodyParserError = { type?: string; status?: number; expose?: boolean };
+type BodyParserError = { type?: string; status?: number; expose?: boolean; limit?: number };
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const bodyError = err as BodyParserError;
-  if (bodyError?.type === 'entity.too.large') return invalidArgument('body', 'larger than the 100kb limit');
+  // Each route's own limit: 100 kb of JSON, 16 KiB for the DriveU webhook's raw body.
+  if (bodyError?.type === 'entity.too.large') return invalidArgument('body', `larger than the ${bodyError.limit ?? 102_400}-byte limit`);
   if (bodyError?.type === 'entity.parse.failed') return invalidArgument('body', 'not valid JSON');
   if (bodyError?.expose && bodyError.status && bodyError.status < 500) return invalidArgument('body', 'cannot be read');
+  // The router could not decode a path parameter (%C0%AE, %E0%A4%A): the client's mistake, not ours.
+  if (err instanceof URIError) return invalidArgument('path', 'is not valid percent-encoded UTF-8');
   const down = unreachableDependency(err);
   if (down) return unavailable(`${down} is unavailable; retry shortly`);
   return new ApiError(500, 'INTERNAL', 'internal error');

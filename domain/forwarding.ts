@@ -23,7 +23,9 @@ export function decideForward(
   intervalMs: number,
 ): { forward: boolean; memo: ForwardMemo } {
   const fingerprint = significantFingerprint(hb);
-  if (memo && hb.timestamp <= memo.newestTimestamp) return { forward: false, memo };
+  // An older heartbeat changes no state, but its robot events (keypad PINs) happened once and must
+  // reach the workflow, which takes each once by its timestamp. An exact repeat of the newest does not.
+  if (memo && hb.timestamp <= memo.newestTimestamp) return { forward: hb.events.length > 0 && hb.timestamp < memo.newestTimestamp, memo };
   const forward =
     memo === undefined ||
     hb.events.length > 0 ||

@@ -57,13 +57,15 @@ export class RobotSimulator {
       intervalMs?: number;
       /** After an unlock, open the lid this much later and close it `closeAfterMs` after that. */
       lidAfterUnlock?: { openAfterMs: number; closeAfterMs: number };
+      /** A persistent MQTT session (clean: false), as firmware keeps: commands sent while the connection is down wait at the broker. */
+      persistentSession?: boolean;
     },
   ) {
     opts.serials.forEach((serial, i) => this.robots.set(serial, newRobot(serial, i)));
   }
 
   async start(): Promise<void> {
-    this.client = await mqtt.connectAsync(this.opts.mqttUrl, { clientId: `simulator-${process.pid}-${Date.now()}`, reconnectPeriod: 1000 });
+    this.client = await mqtt.connectAsync(this.opts.mqttUrl, { clientId: `simulator-${process.pid}-${Date.now()}`, reconnectPeriod: 1000, clean: !this.opts.persistentSession });
     this.client.on('message', (topic, payload) => void this.onMessage(topic, payload).catch(() => undefined));
     const serials = [...this.robots.keys()];
     await this.client.subscribeAsync(

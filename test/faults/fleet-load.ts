@@ -46,7 +46,7 @@ export class FleetLoad {
   constructor(mqttUrl: string, private readonly opts: LoadOptions) {
     const prefix = `F${randomUUID().slice(0, 4).toUpperCase()}`;
     this.serials = Array.from({ length: opts.robots }, (_, i) => `${prefix}${String(i).padStart(3, '0')}`);
-    this.sim = new RobotSimulator({ mqttUrl, serials: this.serials, intervalMs: NEVER_MS, lidAfterUnlock: opts.lidAfterUnlock });
+    this.sim = new RobotSimulator({ mqttUrl, serials: this.serials, intervalMs: NEVER_MS, lidAfterUnlock: opts.lidAfterUnlock, persistentSession: true });
     for (const s of this.serials) this.expected.set(s, { degraded: 0, restored: 0, pinEntries: 0 });
     this.keypadSerials = opts.keypadEveryMs ? this.serials.slice(-(opts.keypadRobots ?? 5)) : [];
   }

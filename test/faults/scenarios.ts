@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessStack } from '../support/processes';
-import type { FleetLoad } from './fleet-load';
-import { sleep, waitUntil } from './fleet-load';
+import { FleetLoad, auditFleet, behind, recovered, report, sleep, waitUntil } from './fleet-load';
 
 /**
  * Work in progress while a fault hits: lid cycles (PIN typed, UNLOCK_LID, lid opened and closed by
@@ -16,7 +15,7 @@ const INTERESTING_EVENTS = ['LidCycle.Started', 'LidCycle.Completed', 'LidCycle.
 export type Work = { done(timeoutMs?: number): Promise<void>; audit(): Promise<string[]> };
 
 /** A merchant PIN on each robot, typed on its keypad one robot after another, `everyMs` apart. */
-export async function lidCycles(stack: ProcessStack, load: FleetLoad, serials: string[], everyMs = 600): Promise<Work & { serials: string[] }> {
+export async function lidCycles(stack: ProcessStack, load: FleetLoad, serials: string[], everyMs = 1500): Promise<Work & { serials: string[] }> {
   const pins = new Map(serials.map((s, i) => [s, String(4000 + i * 7)]));
   for (const [serial, pin] of pins) {
     const res = await stack.request('PUT', `/v1/devices/${serial}/unlock-pin`, { pin, pinType: 'MERCHANT', contextId: `ctx-${serial}`, expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
@@ -122,7 +121,9 @@ export function apiClient(stack: ProcessStack, load: FleetLoad, serials: string[
       else if (res.status >= 300) unexpected.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
       return res;
     } catch (error) {
-      outages.push({ status: (error as Error).cause ? String(((error as Error).cause as Error).message ?? (error as Error).cause) : (error as Error).message, at: Date.now() });
+      // fetch's own error hides the reason (ECONNREFUSED, a timeout) in its cause.
+      const cause = (error as Error).cause as Error | undefined;
+      outages.push({ status: cause?.message ?? (error as Error).message, at: Date.now() });
       return null;
     }
   };
@@ -182,4 +183,84 @@ async function eventCounts(stack: ProcessStack, serial: string, types: string[])
   const rows = await stack.prisma.$queryRaw<{ type: string; n: number }[]>`
     SELECT type, count(*)::int AS n FROM domain_events WHERE serial = ${serial} AND type = ANY(${types}) GROUP BY type`;
   return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+}
+
+export type FaultScenario = {
+  /** The fault as the report names it. */
+  fault: string;
+  /** Injects the fault and ends it; resolves with the time it ended (a piece or server started again). */
+  inject(ctx: { load: FleetLoad }): Promise<number>;
+  robots?: number;
+  hz?: number;
+  /** Lid cycles and a rollout under way when the fault hits (the rollout needs PostgreSQL for the local Greengrass). */
+  lidCycles?: number;
+  rollout?: boolean;
+  /** Problems seen while the fault lasted, and notes for the report. */
+  during?(): { problems: string[]; notes: string[] };
+};
+
+/**
+ * The shape of every fault test: a simulated fleet under load (component flips, wrong PINs typed
+ * all along), lid cycles and a rollout started, an API client reading and sending commands; then
+ * the fault; then the time until the fleet has caught up (its recovery time); then, once the work
+ * has finished and the load stopped, the audits. Reports one row of the reliability table and
+ * fails with every problem found.
+ */
+export async function runUnderFault(stack: ProcessStack, scenario: FaultScenario): Promise<void> {
+  const robots = scenario.robots ?? 30;
+  const load = new FleetLoad(stack.mqttUrl, { robots, hz: scenario.hz ?? 2, flipEveryMs: 400, keypadEveryMs: 300, keypadRobots: 5, lidAfterUnlock: { openAfterMs: 1000, closeAfterMs: 3000 } });
+  await load.start();
+  try {
+    await waitUntil('every robot in the projection', async () => (await behind(stack, new Map(load.serials.map((s) => [s, 1])))).length === 0, 60_000);
+    const cycles = await lidCycles(stack, load, load.serials.slice(1, 1 + (scenario.lidCycles ?? 6)));
+    const deployment = scenario.rollout === false ? null : await rollout(stack, load.serials.slice(10, 15));
+    const client = apiClient(stack, load, load.serials.slice(20, 24));
+    // The fault hits mid-work: a lid cycle open (more to come) and the rollout's canary soaking.
+    await waitUntil(
+      'work under way',
+      async () =>
+        (await stack.prisma.lidCycle.count({ where: { serialNumber: { in: cycles.serials }, status: 'INIT' } })) > 0 &&
+        (!deployment || (await stack.api(`/v1/deployments/${deployment.deploymentId}`)).body?.phase === 'SOAK'),
+      60_000,
+    );
+
+    const atFault = await inProgress(stack, cycles.serials, deployment?.deploymentId);
+    const endedAt = await scenario.inject({ load });
+    const recoveryMs = await recovered(stack, load, endedAt);
+
+    await Promise.all([cycles.done(), deployment?.done()]);
+    await client.stop();
+    await client.done();
+    await load.quiesce();
+    await waitUntil('projection caught up', async () => (await behind(stack, load.lastPublished())).length === 0, 60_000);
+    // The robot workflows may still be working through what queued up: wait until the audit passes.
+    const drainStarted = Date.now();
+    let audit: string[] = [];
+    await waitUntil('robot workflows caught up', async () => (audit = await auditFleet(stack, load)).length === 0, 180_000).catch(() => undefined);
+    const drainMs = Date.now() - drainStarted;
+    await sleep(2000); // a doubled event would come now
+
+    const during = scenario.during?.() ?? { problems: [], notes: [] };
+    audit = await auditFleet(stack, load);
+    const problems = [...during.problems, ...audit, ...(await cycles.audit()), ...(await deployment?.audit() ?? []), ...(await client.audit()), ...stack.crashed()];
+    const failures = client.outages.length;
+    report({
+      fault: scenario.fault,
+      load: `${load.description}; ${cycles.serials.length} lid cycles${deployment ? ', a rollout' : ''}; API reads and commands`,
+      lost: problems.length === 0 ? 'nothing' : `${problems.length} problems`,
+      recoverySeconds: recoveryMs / 1000,
+      notes: [`at the fault: ${atFault}`, `${load.count} heartbeats`, `workflows drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`, `API client: ${client.reads} reads, ${failures} failed (refused or 503, no other error)`, ...during.notes].join('; '),
+    });
+    expect(problems).toEqual([]);
+  } finally {
+    await load.stop();
+  }
+}
+
+/** What was under way when the fault hit, for the report. */
+async function inProgress(stack: ProcessStack, cycleSerials: string[], deploymentId?: string): Promise<string> {
+  const open = await stack.prisma.lidCycle.count({ where: { serialNumber: { in: cycleSerials }, status: 'INIT' } });
+  const done = await stack.prisma.lidCycle.count({ where: { serialNumber: { in: cycleSerials }, status: { not: 'INIT' } } });
+  const phase = deploymentId ? `, rollout in ${(await stack.api(`/v1/deployments/${deploymentId}`)).body?.phase}` : '';
+  return `lid cycles ${open} open, ${done} done, ${cycleSerials.length - open - done} not yet begun${phase}`;
 }

@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
@@ -318,8 +319,7 @@ async function responds(url: string): Promise<boolean> {
   return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
 }
 
-async function portOpen(port: number): Promise<boolean> {
-  const { createConnection } = await import('node:net');
+function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' }, () => {
       socket.end();
@@ -332,12 +332,4 @@ async function portOpen(port: number): Promise<boolean> {
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
-}
-
-/** Kept for callers that want to know whether Mosquitto can run here at all. */
-export function mosquittoVersion(): string | null {
-  const binary = findMosquitto();
-  if (!binary) return null;
-  const out = spawnSync(binary, ['-h'], { encoding: 'utf8' });
-  return /mosquitto version (\S+)/.exec(out.stdout + out.stderr)?.[1] ?? null;
 }

@@ -87,17 +87,17 @@ describe('decideForward', () => {
     ).toEqual([true, false, false, false]);
   });
 
-  it('never forwards a heartbeat older than or as old as the newest seen, whatever it carries', () => {
+  it('forwards a heartbeat older than the newest seen only for its robot events, and a repeat of the newest not at all', () => {
     const pin = { type: 'PIN_ENTRY', pin: '1234', timestamp: t0 };
     const late = { receivedAt: t0 + 120_000 };
     expect(
       forwarded(
-        heartbeat(10),
-        heartbeat(10, late),
+        heartbeat(10, { events: [{ ...pin, timestamp: t0 + 10_000 }] }),
+        heartbeat(10, { ...late, events: [{ ...pin, timestamp: t0 + 10_000 }] }),
         heartbeat(5, { ...late, lidOpen: true, events: [pin] }),
         heartbeat(9, { ...late, components: { GPS: 'CRITICAL_FAULT' } }),
       ),
-    ).toEqual([true, false, false, false]);
+    ).toEqual([true, false, true, false]);
   });
 
   it('compares against the last forwarded state, so a change that reverts before forwarding is still seen as a change', () => {
