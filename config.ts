@@ -64,6 +64,9 @@ export const configSchema = z.object({
   API_RATE_BURST: z.coerce.number().int().min(1).default(500),
   IP_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(50),
   IP_RATE_BURST: z.coerce.number().int().min(1).default(200),
+  /** PIN checks through the API per robot (POST .../unlock-pin/validate), before the lockout's database lock. */
+  PIN_CHECK_RATE_PER_SECOND: z.coerce.number().min(0).default(2),
+  PIN_CHECK_BURST: z.coerce.number().int().min(1).default(10),
   /** Proxies in front of the API whose X-Forwarded-For is believed (Express "trust proxy" hops); 0: the socket's address. */
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
   DATA_DIR: z.string().default('.data'),

@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The fault scenarios take minutes: `npm run test:faults` (jest.faults.config.js) runs them.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
   // Type checking is `tsc`'s job (npm test runs it first); here CommonJS output lets Jest load the
   // generated Prisma client, whose dynamic import() Jest cannot run natively.
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } }] },

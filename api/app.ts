@@ -18,7 +18,7 @@ import type { EventStream } from './event-stream';
 import { healthRoutes } from './health';
 import { httpMetrics, metricsHandler, rejectedMessagesGauge } from './metrics';
 import { buildOpenApiDocument } from './openapi';
-import { rateLimit, rateLimitSettings, withRateLimitResponses } from './rate-limit';
+import { limitPinChecks, rateLimit, rateLimitSettings, withRateLimitResponses } from './rate-limit';
 import { softwareRoutes } from './software';
 
 export type AppDeps = {
@@ -39,6 +39,7 @@ export function createApp(deps: AppDeps): express.Express {
   const logger = deps.logger ?? pino({ level: deps.config.LOG_LEVEL });
   const routeDeps = { prisma: deps.prisma, temporal: deps.temporal, logger };
   const apiKeys = apiKeysFromConfig(deps.config);
+  const limits = rateLimitSettings(deps.config);
   const openApiDocument = withRateLimitResponses(buildOpenApiDocument());
   rejectedMessagesGauge(deps.prisma, logger);
 
@@ -47,7 +48,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.config.TRUST_PROXY_HOPS > 0) app.set('trust proxy', deps.config.TRUST_PROXY_HOPS);
   app.use(httpMetrics());
   // Before every route, the webhook included: per API key, or per client IP without a valid key.
-  app.use(rateLimit(apiKeys, rateLimitSettings(deps.config)));
+  app.use(rateLimit(apiKeys, limits));
   // Signed with an HMAC of its raw body, so it reads the body itself, before express.json.
   app.use(driveuWebhookRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(express.json({ limit: '100kb' }));
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(authenticate(apiKeys));
+  app.use('/v1/devices/:serial/unlock-pin/validate', limitPinChecks(limits.pinChecksPerRobot));
   app.use(deviceRoutes(routeDeps));
   app.use(eventRoutes({ ...routeDeps, eventStream: deps.eventStream }));
   app.use(lidRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));

@@ -98,10 +98,11 @@ function parseOrderBy(text: string | undefined): Order {
   return { field, desc: direction.toLowerCase() === 'desc' };
 }
 
+// A token comes back from the client: its values reach SQL as parameters, so they must be ones PostgreSQL takes (no NUL).
 const pageKeySchema = z.object({
   q: z.string(),
-  v: z.union([z.string(), z.number(), z.boolean()]),
-  s: z.string(),
+  v: z.union([z.string().refine((v) => !v.includes('\u0000')), z.number(), z.boolean()]),
+  s: serialSchema,
 });
 type PageKey = z.infer<typeof pageKeySchema>;
 

@@ -1,29 +1,38 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { Counter, register } from 'prom-client';
 import type { Config } from '../config';
+import { serialSchema } from '../domain/heartbeat';
 import { RateLimiter, type BucketPolicy } from '../domain/rate-limit';
-import { findKey, type ApiKey } from './auth';
+import { findKey, type ApiKey, type Scope } from './auth';
 import { ApiError } from './errors';
 
 /**
  * Request rate limits: a token bucket per API key for requests that present a valid key, and one
  * per client IP for everything else (the DriveU webhook, health, metrics, OpenAPI, and requests
- * with a missing or wrong key). Over the limit: 429 RESOURCE_EXHAUSTED with Retry-After.
- * Buckets live in this process's memory: with several API processes each allows the rate.
+ * with a missing or wrong key). PIN checks through the API have a bucket per robot as well.
+ * Over a limit: 429 RESOURCE_EXHAUSTED with Retry-After. Buckets live in this process's memory:
+ * with several API processes, each allows the rate.
  */
 
-export type RateLimitSettings = { perKey: BucketPolicy | null; perClientIp: BucketPolicy | null };
+export type RateLimitSettings = { perKey: BucketPolicy | null; perClientIp: BucketPolicy | null; pinChecksPerRobot: BucketPolicy | null };
+
+type LimitConfig = Pick<
+  Config,
+  'API_RATE_LIMIT_PER_SECOND' | 'API_RATE_BURST' | 'IP_RATE_LIMIT_PER_SECOND' | 'IP_RATE_BURST' | 'PIN_CHECK_RATE_PER_SECOND' | 'PIN_CHECK_BURST'
+>;
 
 /** A rate of 0 turns a limit off. */
-export function rateLimitSettings(config: Pick<Config, 'API_RATE_LIMIT_PER_SECOND' | 'API_RATE_BURST' | 'IP_RATE_LIMIT_PER_SECOND' | 'IP_RATE_BURST'>): RateLimitSettings {
+export function rateLimitSettings(config: LimitConfig): RateLimitSettings {
   const policy = (ratePerSecond: number, burst: number) => (ratePerSecond > 0 ? { ratePerSecond, burst } : null);
   return {
     perKey: policy(config.API_RATE_LIMIT_PER_SECOND, config.API_RATE_BURST),
     perClientIp: policy(config.IP_RATE_LIMIT_PER_SECOND, config.IP_RATE_BURST),
+    pinChecksPerRobot: policy(config.PIN_CHECK_RATE_PER_SECOND, config.PIN_CHECK_BURST),
   };
 }
 
 const THROTTLED = 'fleet_http_throttled_total';
+type LimitName = 'api_key' | 'client_ip' | 'pin_checks';
 
 function throttledCounter(): Counter<'limit'> {
   return (
@@ -32,27 +41,52 @@ function throttledCounter(): Counter<'limit'> {
   );
 }
 
+function refuse(res: Response, limit: LimitName, who: string, policy: BucketPolicy, retryAfterMs: number): never {
+  const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  throttledCounter().inc({ limit });
+  res.set('Retry-After', String(retryAfterSeconds));
+  throw new ApiError(
+    429,
+    'RESOURCE_EXHAUSTED',
+    `rate limit exceeded for ${who} (${policy.ratePerSecond} requests per second, bursts of ${policy.burst}): retry after ${retryAfterSeconds} s`,
+    { retryAfterSeconds },
+  );
+}
+
+/** Mounted before every route: per API key, or per client IP without a valid key. */
 export function rateLimit(keys: ApiKey[], settings: RateLimitSettings, now: () => number = Date.now): RequestHandler {
   const perKey = settings.perKey && new RateLimiter(settings.perKey);
   const perClientIp = settings.perClientIp && new RateLimiter(settings.perClientIp);
-  const throttled = throttledCounter();
+  throttledCounter();
   return (req, res, next) => {
     const presented = req.get('x-api-key');
     const key = presented ? findKey(keys, presented) : undefined;
     // Keyed by the key's digest: the limiter never holds a key.
-    const [limiter, client, who] = key
-      ? [perKey, `key:${key.hash.toString('hex')}`, 'this API key']
-      : [perClientIp, `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`, 'this client address'];
+    const [limiter, client, limit, who] = key
+      ? [perKey, `key:${key.hash.toString('hex')}`, 'api_key' as const, 'this API key']
+      : [perClientIp, `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`, 'client_ip' as const, 'this client address'];
     if (!limiter) return next();
     const take = limiter.take(client, now());
     if (take.allowed) return next();
-    const retryAfterSeconds = Math.max(1, Math.ceil(take.retryAfterMs / 1000));
-    throttled.inc({ limit: key ? 'api_key' : 'client_ip' });
-    res.set('Retry-After', String(retryAfterSeconds));
-    const { ratePerSecond, burst } = limiter.policy;
-    throw new ApiError(429, 'RESOURCE_EXHAUSTED', `rate limit exceeded for ${who} (${ratePerSecond} requests per second, bursts of ${burst}): retry after ${retryAfterSeconds} s`, {
-      retryAfterSeconds,
-    });
+    refuse(res, limit, who, limiter.policy, take.retryAfterMs);
+  };
+}
+
+/**
+ * Mounted on `/v1/devices/:serial/unlock-pin/validate` after authentication. The lockout judges
+ * PIN checks of one robot one at a time (a database lock), so a flood of them would queue for the
+ * database and starve every other request; this bucket turns the flood away before it gets there.
+ * Only callers allowed to check PINs (scope operate) use up a robot's budget.
+ */
+export function limitPinChecks(policy: BucketPolicy | null, now: () => number = Date.now): RequestHandler {
+  const limiter = policy && new RateLimiter(policy);
+  return (req, res, next) => {
+    const serial = String(req.params.serial ?? '');
+    const scopes = res.locals.scopes as ReadonlySet<Scope> | undefined;
+    if (!limiter || req.method !== 'POST' || !scopes?.has('operate') || !serialSchema.safeParse(serial).success) return next();
+    const take = limiter.take(`serial:${serial}`, now());
+    if (take.allowed) return next();
+    refuse(res, 'pin_checks', `PIN checks on ${serial}`, limiter.policy, take.retryAfterMs);
   };
 }
 

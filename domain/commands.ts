@@ -45,7 +45,8 @@ export function advanceCommand(current: CommandStatus, next: CommandStatus): Com
 export const commandAckSchema = z.object({
   commandId: z.uuid(),
   status: z.enum(ackStatuses),
-  message: z.string().max(1000).optional(),
+  // PostgreSQL text holds no NUL: such a message could never be recorded, and would wedge the command.
+  message: z.string().max(1000).refine((m) => !m.includes('\u0000'), 'must not contain NUL (\\u0000) characters').optional(),
 });
 export type CommandAck = z.infer<typeof commandAckSchema>;
 

@@ -68,7 +68,8 @@ export class HeartbeatPipeline {
   constructor(private readonly deps: PipelineDeps, private readonly options: PipelineOptions) {
     this.flushMs = options.flushMs ?? 100;
     this.maxPending = options.maxPending ?? 10_000;
-    this.signalConcurrency = options.signalConcurrency ?? 32;
+    // Signal latency, not CPU, bounds a round: more lanes help while Temporal keeps up.
+    this.signalConcurrency = options.signalConcurrency ?? 64;
     this.now = options.now ?? Date.now;
     this.mode = options.mode ?? 'designed';
   }

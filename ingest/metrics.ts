@@ -1,4 +1,4 @@
-import { Counter, Histogram, register } from 'prom-client';
+import { Counter, Gauge, Histogram, register } from 'prom-client';
 
 /** Ingest metrics in prom-client's default registry, which the API serves on /metrics. */
 
@@ -6,7 +6,23 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
   return (register.getSingleMetric(name) as Counter) ?? new Counter({ name, help, labelNames });
 }
 
+let pendingSource: () => number = () => 0;
+
+/** Where the pending gauge reads from: the ingest worker's pipeline (one per process). */
+export function setPendingSource(source: () => number): void {
+  pendingSource = source;
+}
+
 export const ingestMetrics = {
+  pending:
+    (register.getSingleMetric('fleet_ingest_pending_messages') as Gauge) ??
+    new Gauge({
+      name: 'fleet_ingest_pending_messages',
+      help: 'Robot messages accepted and not yet acknowledged; reading stops at INGEST_MAX_PENDING',
+      collect() {
+        this.set(pendingSource());
+      },
+    }),
   accepted: counter('fleet_ingest_heartbeats_accepted_total', 'Heartbeats that passed validation'),
   rejected: counter('fleet_ingest_messages_rejected_total', 'Robot messages rejected, by the field at fault', ['field']),
   signals: counter('fleet_ingest_workflow_signals_total', 'Robot workflow signals sent (one per robot per batch)'),

@@ -7,7 +7,7 @@ import { forwardIntervalMs, loadConfig, type Config } from '../config';
 import { storeRejected, writeHeartbeats } from '../activities/devices';
 import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
-import { ingestMetrics, rejectedField } from '../ingest/metrics';
+import { ingestMetrics, rejectedField, setPendingSource } from '../ingest/metrics';
 import { createRobotSignaller } from '../ingest/signal-robot';
 import { connectCommandAcks, createAckSignaller } from '../ingest/command-acks';
 import { lidSettings } from '../domain/lid';
@@ -52,8 +52,9 @@ export async function startIngestWorker(deps: {
         log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
       },
     },
-    { forwardIntervalMs: forwardIntervalMs(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config) },
+    { forwardIntervalMs: forwardIntervalMs(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config), maxPending: deps.config.INGEST_MAX_PENDING },
   );
+  setPendingSource(() => pipeline.pending());
   pipeline.start();
   const mqtt = await connectIngest({
     mqttUrl: deps.mqttUrl,
