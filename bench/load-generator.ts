@@ -19,6 +19,8 @@ export type LoadOptions = {
    */
   stages: number[];
   holdSeconds: number;
+  /** After each climb, before the hold: the new robots' workflow starts settle, unmeasured. */
+  settleSeconds: number;
   /** Robots whose every heartbeat timestamp is reported, for freshness. */
   sampleSize: number;
   /** Share of robots that go silent during a one-stage run, for offline detection. */
@@ -49,6 +51,8 @@ export type StageMark = {
   edge: 'start' | 'end';
   published: number;
   acked: number;
+  /** Robots of this stage whose CONNECT the broker never answered. */
+  notConnected: number;
   behindMs: { p50: number; p99: number; max: number };
   samples: Record<string, number[]>;
 };
@@ -106,6 +110,7 @@ export async function generateLoad(opts: LoadOptions, send: (m: LoadMessage) => 
   let phase: LoadProgress['phase'] = 'connecting';
   let stage = 0;
   let maxBehind = 0;
+  let notConnected: number;
   const progress = setInterval(() => send({ type: 'progress', phase, stage, ...counts, behindMs: Math.round(maxBehind) }), 1000);
 
   let sampled = 0;
@@ -160,32 +165,46 @@ export async function generateLoad(opts: LoadOptions, send: (m: LoadMessage) => 
     phase = 'connecting';
     // Robots come on shift gradually, as a fleet does, not as one storm: each connects and sends
     // its first heartbeat at once (which starts its workflow), then one every period.
-    const batchSize = Math.max(1, Math.round(opts.connectPerSecond / 20));
-    while (active.length < target) {
-      const batch = robots.slice(active.length, Math.min(target, active.length + batchSize));
-      active.push(...batch);
-      await Promise.all(
-        batch.map((r) =>
-          connectRobot(opts.mqttUrl, r).then(() => {
-            counts.connected += 1;
-            publishHeartbeat(r, Date.now(), random, changes, counts);
-            r.nextDue = Date.now() + periodMs;
-          }),
-        ),
-      );
-      await sleep(50);
+    // Paced by the clock, not by the broker's answers: each 20 ms tick opens its share.
+    let connecting = 0;
+    let owed = 0;
+    // A broker that stops answering CONNECTs (overloaded) ends the climb instead of hanging it.
+    let lastConnectedAt = Date.now();
+    let connectedBefore = counts.connected;
+    const stalled = () => {
+      if (counts.connected !== connectedBefore) [connectedBefore, lastConnectedAt] = [counts.connected, Date.now()];
+      return Date.now() - lastConnectedAt > 30_000;
+    };
+    while (active.length < target && !stalled()) {
+      owed += opts.connectPerSecond / 50;
+      for (; owed >= 1 && active.length < target && connecting < 500; owed--) {
+        const r = robots[active.length];
+        active.push(r);
+        connecting += 1;
+        void connectRobot(opts.mqttUrl, r).then(() => {
+          connecting -= 1;
+          counts.connected += 1;
+          publishHeartbeat(r, Date.now(), random, changes, counts);
+          r.nextDue = Date.now() + periodMs;
+        });
+      }
+      await sleep(20);
     }
+    while (connecting > 0 && !stalled()) await sleep(20);
+    notConnected = active.length - counts.connected + (target - active.length);
+    await sleep(opts.settleSeconds * 1000);
     phase = 'holding';
     const holdStart = Date.now();
     for (const r of robots) if (r.silentPick !== null) r.silentFrom = holdStart + (opts.holdSeconds * 0.2 + r.silentPick * silentWindow) * 1000;
     behind = [];
-    send({ type: 'stage', stage, robots: target, at: holdStart, edge: 'start', ...counts, behindMs: percentiles([]), samples: {} });
+    send({ type: 'stage', stage, robots: target, at: holdStart, edge: 'start', ...counts, notConnected, behindMs: percentiles([]), samples: {} });
     await sleep(opts.holdSeconds * 1000);
     const holdEnd = Date.now();
-    send({ type: 'stage', stage, robots: target, at: holdEnd, edge: 'end', ...counts, behindMs: percentiles(behind), samples: takeSamples(holdStart, holdEnd) });
+    send({ type: 'stage', stage, robots: target, at: holdEnd, edge: 'end', ...counts, notConnected, behindMs: percentiles(behind), samples: takeSamples(holdStart, holdEnd) });
     stage += 1;
+    if (notConnected > 0) break;
     // Give the orchestrator a moment to judge the stage before climbing on.
-    if (stage < opts.stages.length) await sleep(3000);
+    if (stage < opts.stages.length) await sleep(6000);
   }
   running = false;
   await loop;
@@ -306,7 +325,7 @@ if (require.main === module && process.send) {
   let stop = false;
   process.once('message', (opts: LoadOptions) => {
     process.on('message', (m) => void (m === 'stop' && (stop = true)));
-    generateLoad(opts, (p) => process.send!(p), () => stop).then(
+    generateLoad(opts, (p) => void (process.connected && process.send!(p)), () => stop).then(
       (result) => process.send!(result, () => process.exit(0)),
       (error) => {
         console.error(error);

@@ -35,6 +35,9 @@ export type Stack = {
   stop(): Promise<void>;
 };
 
+/** Stacks running now, so that an interrupted benchmark can stop what it started. */
+export const runningStacks = new Set<Stack>();
+
 export type StackOptions = { mode: IngestMode; dir: string; offlineAfterSeconds: number; env?: Record<string, string> };
 
 type Piece = { name: string; child: ChildProcess; output: () => string; stopping: boolean };
@@ -44,7 +47,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   mkdirSync(opts.dir, { recursive: true });
   const pieces: Piece[] = [];
   const stops: (() => Promise<unknown>)[] = [];
+  let stack: Stack | null = null;
   const stop = async () => {
+    if (stack) runningStacks.delete(stack);
     for (const piece of [...pieces].reverse()) await stopChild(piece);
     for (const s of stops.reverse()) await s().catch(() => undefined);
     rmSync(opts.dir, { recursive: true, force: true });
@@ -96,7 +101,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     const pids: Record<string, number> = { postgres: postmasterPid, 'mqtt broker': broker.child.pid!, 'ingest worker': ingest.child.pid!, api: api.child.pid! };
     if (temporal && worker) Object.assign(pids, { 'temporal server': temporal.process.pid!, 'robot worker': worker.child.pid! });
-    return {
+    stack = {
       mode: opts.mode,
       databaseUrl: postgres.url,
       temporalAddress: temporal?.address ?? null,
@@ -106,14 +111,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ingestMetricsUrl: `http://127.0.0.1:${metricsPort}/`,
       pids,
       output: (name) => pieces.find((p) => p.name === name)?.output() ?? '',
-      crashed: () => pieces.filter((p) => p.child.exitCode !== null && !p.stopping).map((p) => `${p.name} exited (${p.child.exitCode}): ${p.output().slice(-1500)}`),
+      crashed: () => pieces.filter((p) => p.child.exitCode !== null && !p.stopping).map((p) => `${p.name} exited (${p.child.exitCode}): ${lastError(p.output())}`),
       stop,
     };
+    runningStacks.add(stack);
+    return stack;
   } catch (error) {
     const crashed = pieces.filter((p) => p.child.exitCode !== null).map((p) => `${p.name}: ${p.output().slice(-1500)}`);
     await stop();
-    throw new Error(`${(error as Error).message}${crashed.length ? `\n${crashed.join('\n')}` : ''}`);
+    throw new Error(`${(error as Error).message}${crashed.length ? `\n${crashed.join('\n')}` : ''}`, { cause: error });
   }
+}
+
+/** The line naming the error in a crashed piece's output, for a one-line report. */
+function lastError(output: string): string {
+  const lines = output.split('\n').filter((l) => /Error|error/.test(l) && !/^\s+at /.test(l));
+  return (lines[lines.length - 1] ?? output.trim().split('\n').pop() ?? '').trim().slice(0, 200);
 }
 
 function spawnNode(name: string, script: string, env: Record<string, string>): Piece {
