@@ -175,6 +175,8 @@ function buildReport(
     acceptedPerSecond: main.acceptedPerSecond,
     freshnessMs: { p50: main.freshnessMs.p50, p99: main.freshnessMs.p99, max: main.freshnessMs.max },
     ratioToNaive: ratio(rateOf('designed'), rateOf('naive')),
+    // A mode that failed the first stage sustained less than that stage: the ratio is at least this.
+    ratioToNaiveAtLeast: opts.step && rateOf('naive') === 0 ? ratio(rateOf('designed'), steps.naive?.steps[0]?.offeredPerSecond) : null,
     ratioToFloor: ratio(rateOf('designed'), rateOf('floor')),
     ratioBasis: opts.step ? 'highest sustained heartbeats/s (stepped)' : 'heartbeats/s accepted in the single run (0 when the run failed)',
     cpuPerHeartbeat: { naiveOverDesigned: ratio(cpu('naive'), cpu('designed')), designedOverFloor: ratio(cpu('designed'), cpu('floor')) },
