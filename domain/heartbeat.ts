@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldPath } from './field-path';
 
 /** The robot's MQTT heartbeat on `robot/<serial>/status`, as CONTRACT.md shows it (snake_case). */
 
@@ -167,6 +168,5 @@ export function normalizeHeartbeat(raw: z.output<typeof rawHeartbeatSchema>, rec
 /** One line naming the first offending field, e.g. `gps.lat: Too big: expected number to be <=90`. */
 export function describeZodError(error: z.ZodError): string {
   const issue = error.issues[0];
-  const path = issue.path.length ? issue.path.join('.') : '(root)';
-  return `${path}: ${issue.message}`;
+  return `${fieldPath(issue.path)}: ${issue.message}`;
 }
