@@ -474,17 +474,20 @@ export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingR
 /** The robot workflow's DriveU decision, onto the device and the fleet row (DriveU time keeps order). */
 export async function recordDriveuStatus(prisma: Prisma, serial: string, driveu: DriveuState): Promise<void> {
   const at = new Date(Math.floor(driveu.timeMicros / 1000));
-  await prisma.$executeRaw`
+  // One transaction: a reader never sees the pilot connected without its session's start.
+  await prisma.$transaction(async (tx) => {
+    await tx.$executeRaw`
     INSERT INTO devices AS d (serial_number, driveu_streamer_status, pilot_connected, driveu_session_id, driveu_updated_at)
     VALUES (${serial}, ${driveu.streamerStatus}, ${driveu.pilotConnected}, ${driveu.sessionId}, ${at})
     ON CONFLICT (serial_number) DO UPDATE SET driveu_streamer_status = EXCLUDED.driveu_streamer_status,
       pilot_connected = EXCLUDED.pilot_connected, driveu_session_id = EXCLUDED.driveu_session_id,
       driveu_updated_at = EXCLUDED.driveu_updated_at, updated_at = now()
     WHERE d.driveu_updated_at IS NULL OR d.driveu_updated_at <= EXCLUDED.driveu_updated_at`;
-  await refreshFleetRow(prisma, serial);
-  await prisma.fleetDevice.update({
-    where: { serialNumber: serial },
-    data: { pilotSessionStartedAt: dateOrNull(driveu.sessionStartedAt) },
+    await refreshLocked(tx, serial, {});
+    await tx.fleetDevice.update({
+      where: { serialNumber: serial },
+      data: { pilotSessionStartedAt: dateOrNull(driveu.sessionStartedAt) },
+    });
   });
 }
 

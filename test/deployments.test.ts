@@ -253,7 +253,7 @@ test('bad requests get a 400 naming the field', async () => {
     [{ components: nav }, 'targetArn'],
     [{ ...valid, components: {} }, 'components'],
     [{ ...valid, components: { 'com.coco.Navigation': { componentVersion: 'latest' } } }, 'components.com.coco.Navigation.componentVersion'],
-    [{ ...valid, components: { 'bad name!': { componentVersion: '1.0.0' } } }, 'components.bad name!'],
+    [{ ...valid, components: { 'bad name!': { componentVersion: '1.0.0' } } }, 'components["bad name!"]'],
     [{ ...valid, rollout: { maxFailurePercent: 150 } }, 'rollout.maxFailurePercent'],
     [{ ...valid, rollout: { soakSeconds: -1 } }, 'rollout.soakSeconds'],
     [{ ...valid, rollout: { canaryDevices: 'two' } }, 'rollout.canaryDevices'],

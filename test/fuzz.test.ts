@@ -247,7 +247,7 @@ function checkAnswer(c: Case, answer: Answer): void {
   expect(JSON.stringify(answer.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
   if (answer.status !== 400) return;
   expect(answer.body.error.code).toBe('INVALID_ARGUMENT');
-  const field = /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(answer.body.error.message)?.[1];
+  const field = /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w.-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(answer.body.error.message)?.[1];
   // `path`: a path parameter the router could not even decode.
   const allowed = new Set([...inputFields(doc, c.route), 'path']);
   if (!field || !allowed.has(field.split(/[.[]/)[0])) throw new Error(`400 names "${field}", not one of ${[...allowed].join(', ')}: ${answer.body.error.message.slice(0, 200)} for ${where}`);

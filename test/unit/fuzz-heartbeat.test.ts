@@ -17,7 +17,7 @@ afterAll(() => fc.resetConfigureGlobal());
 const TOP_LEVEL_FIELDS = ['serial', 'timestamp', 'gps', 'batteries', 'components', 'lid', 'network', 'events'];
 // The path a rejection names: `events.0.pin: …`, with odd keys quoted (`components[":"].code: …`).
 const reasonField = (reason: string) =>
-  /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(reason)?.[1];
+  /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w.-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(reason)?.[1];
 
 let prototypeBefore: string;
 beforeAll(() => {
