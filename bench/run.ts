@@ -71,6 +71,8 @@ function progressPrinter(): (line: string) => void {
 }
 
 const FRESHNESS_LIMIT_MS = 2000;
+// The robot workflows may trail the projection, but not by more than the offline-detection margin the issue allows.
+const DECISION_LAG_LIMIT_MS = 5000;
 const LIST_FILTER = 'online=true AND batteryPercent>20';
 const STEP_LADDER = [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000, 15_000, 20_000];
 
@@ -84,6 +86,8 @@ export type StageFigures = {
   /** Heartbeats the broker acknowledged and the ingest worker had not yet finished, at the hold's end. */
   backlogAtEnd: number;
   freshnessMs: { p50: number; p99: number; max: number; heartbeats: number; neverSeen: number };
+  /** Decision lag (designed mode): age of the oldest heartbeat waiting in the robot inbox, sampled each second; and the most rows waiting. */
+  decisionLagMs: { p50: number; p99: number; max: number; inboxRowsMax: number } | null;
   /** Null when too few heartbeats went through to say. */
   cpuMsPerThousandHeartbeats: number | null;
   processes: ProcessFigures;
@@ -104,6 +108,7 @@ export type ModeRun = {
   lost: number;
   acceptedPerSecond: number;
   freshnessMs: StageFigures['freshnessMs'];
+  decisionLagMs: StageFigures['decisionLagMs'];
   robotsBehind: number;
   offlineDetectionMs: { robots: number; missed: number; p50: number; max: number; offlineAfterMs: number } | null;
   temporalPerRobotPerMinute: { signals: number; workflowTasks: number; activities: number; historyEvents: number; sampledRobots: number } | null;
@@ -211,6 +216,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const sampleEvery = Math.max(1, Math.floor(total / sampleSize));
     const sampleSerials = Array.from({ length: sampleSize }, (_, k) => benchSerial('BENCH', k * sampleEvery));
     const poller = new FreshnessPoller(db, sampleSerials);
+    const inbox = mode === 'designed' ? new InboxLagPoller(db) : null;
     const lister = new ListLatency(stack, listRoute, opts.listEveryMs);
     const loadOptions: LoadOptions = {
       mqttUrl: stack.mqttUrl,
@@ -241,6 +247,8 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       const problems: string[] = [];
       if (mark.notConnected > 0) problems.push(`${mark.notConnected} robots could not connect (broker overloaded)`);
       if (freshness.p99 >= FRESHNESS_LIMIT_MS) problems.push(`freshness p99 ${freshness.p99} ms`);
+      const decisionLagMs = inbox?.between(start.at, mark.at) ?? null;
+      if (decisionLagMs && decisionLagMs.p99 >= DECISION_LAG_LIMIT_MS) problems.push(`robot workflows behind: decision lag p99 ${decisionLagMs.p99} ms`);
       if (backlogAtEnd > offered * 2) problems.push(`${backlogAtEnd} heartbeats behind at the end of the hold`);
       if (mark.behindMs.p99 > 1000) problems.push(`load generator fell behind (p99 ${mark.behindMs.p99} ms): offered rate not reached`);
       problems.push(...stack.crashed());
@@ -250,6 +258,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         acceptedPerSecond: round(writtenInHold / seconds, 1),
         backlogAtEnd,
         freshnessMs: freshness,
+        decisionLagMs,
         cpuMsPerThousandHeartbeats: writtenInHold < 100 ? null : round((stackCpuSeconds(stackFigures) * 1000) / (writtenInHold / 1000), 1),
         processes: stackFigures,
         generatorBehindMs: mark.behindMs,
@@ -291,6 +300,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       accepted = await written();
     }
     await poller.stop();
+    await inbox?.stop();
     sampler.stop();
     const robots = figures[0]?.robots ?? stages[0];
     const problems: string[] = [];
@@ -324,6 +334,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       lost,
       acceptedPerSecond: first?.acceptedPerSecond ?? 0,
       freshnessMs: first?.freshnessMs ?? { p50: 0, p99: 0, max: 0, heartbeats: 0, neverSeen: 0 },
+      decisionLagMs: first?.decisionLagMs ?? null,
       robotsBehind,
       offlineDetectionMs: offline,
       temporalPerRobotPerMinute: work,
@@ -390,6 +401,37 @@ class FreshnessPoller {
   }
 }
 
+/** How far the robot workflows are behind the projection: the robot inbox's oldest row, each second. */
+class InboxLagPoller {
+  private samples: { at: number; lagMs: number; rows: number }[] = [];
+  private running = true;
+  private done: Promise<void>;
+
+  constructor(db: PgClient, everyMs = 1000) {
+    this.done = (async () => {
+      while (this.running) {
+        const { rows } = await db
+          .query<{ rows: number; lag: number | null }>('SELECT count(*)::int AS rows, (EXTRACT(EPOCH FROM now() - min(created_at)) * 1000)::float8 AS lag FROM robot_inbox')
+          .catch(() => ({ rows: [] as { rows: number; lag: number | null }[] }));
+        if (rows[0]) this.samples.push({ at: Date.now(), lagMs: Math.max(0, rows[0].lag ?? 0), rows: rows[0].rows });
+        await sleep(everyMs);
+      }
+    })();
+  }
+
+  between(from: number, to: number): NonNullable<StageFigures['decisionLagMs']> {
+    const inHold = this.samples.filter((x) => x.at >= from && x.at <= to);
+    const lags = inHold.map((x) => x.lagMs).sort((a, b) => a - b);
+    const at = (q: number) => Math.round(lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0);
+    return { p50: at(0.5), p99: at(0.99), max: Math.round(lags[lags.length - 1] ?? 0), inboxRowsMax: Math.max(0, ...inHold.map((x) => x.rows)) };
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+}
+
 /** Each published heartbeat of a sampled robot: when the projection first showed it or a newer one. */
 function freshnessFrom(samples: Record<string, number[]>, seen: Map<string, { at: number; heartbeatAt: number }[]>, end: number): ModeRun['freshnessMs'] {
   const delays: number[] = [];
@@ -452,7 +494,7 @@ async function chooseListRoute(stack: Stack): Promise<string> {
   return candidates[candidates.length - 1];
 }
 
-async function insertFillerDevices(db: PgClient, count: number): Promise<void> {
+export async function insertFillerDevices(db: PgClient, count: number): Promise<void> {
   if (count <= 0) return;
   const serial = `'FILL' || lpad(i::text, 6, '0')`;
   await db.query(`INSERT INTO devices (serial_number, online, lid_is_open, network_type, signal_strength, lat, lng, last_heartbeat_at, last_seen_at, connectivity_updated_at)
@@ -557,6 +599,7 @@ export function formatTable(report: Record<string, any>): string {
     ['accepted/s (offered)', (r) => `${r.acceptedPerSecond} (${r.offeredPerSecond})`],
     ['lost', (r) => String(r.lost)],
     ['freshness p50/p99/max ms', (r) => `${r.freshnessMs.p50}/${r.freshnessMs.p99}/${r.freshnessMs.max}`],
+    ['decision lag p50/p99/max ms (inbox rows max)', (r) => (r.decisionLagMs ? `${r.decisionLagMs.p50}/${r.decisionLagMs.p99}/${r.decisionLagMs.max} (${r.decisionLagMs.inboxRowsMax})` : '-')],
     ['offline after silence p50/max ms', (r) => {
       const o = r.offlineDetectionMs;
       if (!o?.robots) return '-';
@@ -576,9 +619,9 @@ export function formatTable(report: Record<string, any>): string {
   ];
   const lines = [`| | ${header.join(' | ')} |`, `|---|${header.map(() => '---').join('|')}|`, ...rows.map(([name, f]) => `| ${name} | ${runs.map(f).join(' | ')} |`)];
   if (report.steps) {
-    lines.push('', '| stepped | highest sustained/s | stages (offered/s: freshness p99 ms, backlog at end) |', '|---|---|---|');
+    lines.push('', '| stepped | highest sustained/s | stages (offered/s: freshness p99 ms, decision lag p99 ms, backlog at end) |', '|---|---|---|');
     for (const s of Object.values(report.steps as Record<string, StepResult>)) {
-      lines.push(`| ${names[ingestModes.indexOf(s.mode)]} | ${s.sustainedPerSecond} | ${s.steps.map((x) => `${x.offeredPerSecond}: ${x.freshnessMs.p99}, ${x.backlogAtEnd}${x.passed ? '' : ' ✗'}`).join('; ')} |`);
+      lines.push(`| ${names[ingestModes.indexOf(s.mode)]} | ${s.sustainedPerSecond} | ${s.steps.map((x) => `${x.offeredPerSecond}: ${x.freshnessMs.p99}, ${x.decisionLagMs?.p99 ?? '-'}, ${x.backlogAtEnd}${x.passed ? '' : ' ✗'}`).join('; ')} |`);
     }
   }
   lines.push('', `ratioToNaive ${report.ratioToNaive}, ratioToFloor ${report.ratioToFloor} (${report.ratioBasis}); CPU per heartbeat naive/designed ${report.cpuPerHeartbeat.naiveOverDesigned}, designed/floor ${report.cpuPerHeartbeat.designedOverFloor}`);

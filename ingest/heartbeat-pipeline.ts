@@ -2,20 +2,26 @@ import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
 import { decideForward, type ForwardMemo } from '../domain/forwarding';
 import { protectPins, redactPins } from '../domain/lid-pins';
 import type { RejectedMessage } from '../activities/devices';
+import { mapLimit } from './map-limit';
 
 /**
  * The ingest worker's batch: each MQTT message is parsed at once; every `flushMs` the batch is
- * written (telemetry to the projection, rejects kept with their reason), then the heartbeats the
- * robot workflows must see are signalled, and only then are the messages acknowledged.
- * Signalling runs beside the next batches' writes, so a slow Temporal never delays the
- * projection; batches waiting for it are signalled together, in order, one signal per robot.
+ * written (telemetry to the projection, rejects kept with their reason, and the heartbeats the
+ * robot workflows must see to the robot inbox), and then the messages are acknowledged. The
+ * inbox relay (robot-inbox-relay.ts) signals the workflows from there, so a slow or stopped
+ * Temporal delays decisions, never ingestion or the projection.
  * A failing step is retried with backoff while new messages wait (bounded by `maxPending`).
  */
 
 export type PipelineDeps = {
   writeHeartbeats(heartbeats: Heartbeat[]): Promise<void>;
   storeRejected(rejected: RejectedMessage[]): Promise<void>;
-  signalRobot(serial: string, heartbeats: Heartbeat[]): Promise<void>;
+  /** `designed`: the robot inbox, in the order received. */
+  queueForRobots?(heartbeats: Heartbeat[]): Promise<void>;
+  /** `naive` only: one signal per heartbeat, inline. */
+  signalRobot?(serial: string, heartbeats: Heartbeat[]): Promise<void>;
+  /** A batch's heartbeats reached the robot inbox. */
+  onQueued?(count: number): void;
   onAccepted?(count: number): void;
   onRejected?(reason: string): void;
   onFlushed?(stats: FlushStats): void;
@@ -41,10 +47,10 @@ export type PipelineOptions = {
   now?: () => number;
 };
 
-export type FlushStats = { heartbeats: number; rejected: number; signals: number; ms: number };
+/** `forwarded`: heartbeats queued for the robot workflows (naive: signalled). */
+export type FlushStats = { heartbeats: number; rejected: number; forwarded: number; ms: number };
 
-type Batch = { heartbeats: Heartbeat[]; rejected: RejectedMessage[]; forwards: Map<string, Heartbeat[]> };
-type Written = { batch: Batch; releaseAcks: () => void; started: number };
+type Batch = { heartbeats: Heartbeat[]; rejected: RejectedMessage[]; forwards: Heartbeat[] };
 
 const MAX_STORED_PAYLOAD = 16 * 1024;
 
@@ -52,10 +58,7 @@ export class HeartbeatPipeline {
   private batch = emptyBatch();
   private memos = new Map<string, ForwardMemo>();
   private flushing: Promise<void> | null = null;
-  private toSignal: Written[] = [];
-  private signalling: Promise<void> | null = null;
-  private signalLoopRunning = false;
-  private unsignalled = 0;
+  private writing = 0;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private takeAcks: () => () => void = () => () => undefined;
@@ -68,7 +71,7 @@ export class HeartbeatPipeline {
   constructor(private readonly deps: PipelineDeps, private readonly options: PipelineOptions) {
     this.flushMs = options.flushMs ?? 100;
     this.maxPending = options.maxPending ?? 10_000;
-    // Signal latency, not CPU, bounds a round: more lanes help while Temporal keeps up.
+    // naive: signal latency, not CPU, bounds the batch; more lanes help while Temporal keeps up.
     this.signalConcurrency = options.signalConcurrency ?? 64;
     this.now = options.now ?? Date.now;
     this.mode = options.mode ?? 'designed';
@@ -99,16 +102,12 @@ export class HeartbeatPipeline {
     if (this.mode !== 'designed') return;
     const { forward, memo } = decideForward(this.memos.get(hb.serial), hb, this.options.forwardIntervalMs);
     this.memos.set(hb.serial, memo);
-    if (forward) {
-      const list = this.batch.forwards.get(hb.serial) ?? [];
-      list.push(hb);
-      this.batch.forwards.set(hb.serial, list);
-    }
+    if (forward) this.batch.forwards.push(hb);
   }
 
   /** Messages accepted and not yet acknowledged. */
   pending(): number {
-    return this.batchSize() + this.unsignalled;
+    return this.batchSize() + this.writing;
   }
 
   private batchSize(): number {
@@ -119,21 +118,20 @@ export class HeartbeatPipeline {
     return this.pending() >= this.maxPending;
   }
 
-  /** Resolves when the batches being written and signalled are done (at once if none is). */
+  /** Resolves when the batch being written is done (at once if none is). */
   async drained(): Promise<void> {
     await this.flushing;
-    await this.signalling;
   }
 
   /** Resolves once there is room for more messages (see maxPending). */
   async whenRoom(): Promise<void> {
     while (this.isFull() && !this.stopped) {
       await this.flush();
-      if (this.isFull()) await Promise.race([this.signalling, sleep(this.flushMs)]);
+      if (this.isFull()) await sleep(this.flushMs);
     }
   }
 
-  /** Writes the batch to the projection; signalling and acknowledging follow on their own. */
+  /** Writes the batch, then acknowledges it. */
   async flush(): Promise<void> {
     if (this.flushing) return this.flushing;
     if (this.batchSize() === 0) return;
@@ -153,53 +151,37 @@ export class HeartbeatPipeline {
     this.stopped = true;
     await this.flushing?.catch(() => undefined);
     await this.flush().catch(() => undefined);
-    await this.signalling;
   }
 
   private async write(batch: Batch, releaseAcks: () => void): Promise<void> {
     const started = this.now();
-    if (this.mode === 'naive') return this.writeOneByOne(batch, releaseAcks, started);
+    this.writing = batch.heartbeats.length + batch.rejected.length;
+    try {
+      if (this.mode === 'naive') await this.writeOneByOne(batch);
+      else await this.writeBatch(batch);
+    } finally {
+      this.writing = 0;
+    }
+    releaseAcks();
+    const forwarded = this.mode === 'naive' ? batch.heartbeats.length : batch.forwards.length;
+    this.deps.onFlushed?.({ heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, forwarded, ms: this.now() - started });
+  }
+
+  private async writeBatch(batch: Batch): Promise<void> {
     await this.retry('projection', () => this.deps.writeHeartbeats(batch.heartbeats));
     await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
-    this.toSignal.push({ batch, releaseAcks, started });
-    this.unsignalled += batch.heartbeats.length + batch.rejected.length;
-    if (!this.signalLoopRunning) {
-      this.signalLoopRunning = true;
-      this.signalling = this.signalLoop().catch(() => undefined);
-    }
+    if (batch.forwards.length === 0 || !this.deps.queueForRobots) return;
+    await this.retry('inbox', () => this.deps.queueForRobots!(batch.forwards));
+    this.deps.onQueued?.(batch.forwards.length);
   }
 
-  /** Signals the written batches in order; those that queued up meanwhile go as one round. */
-  private async signalLoop(): Promise<void> {
-    try {
-      while (this.toSignal.length > 0) {
-        const round = this.toSignal.splice(0);
-        const forwards = new Map<string, Heartbeat[]>();
-        for (const { batch } of round) {
-          for (const [serial, hbs] of batch.forwards) forwards.set(serial, [...(forwards.get(serial) ?? []), ...hbs]);
-        }
-        await mapLimit([...forwards], this.signalConcurrency, ([serial, hbs]) => this.retry('signal', () => this.deps.signalRobot(serial, hbs)));
-        round.forEach(({ batch, releaseAcks, started }, i) => {
-          releaseAcks();
-          this.unsignalled -= batch.heartbeats.length + batch.rejected.length;
-          const signals = i === 0 ? forwards.size : 0;
-          this.deps.onFlushed?.({ heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, signals, ms: this.now() - started });
-        });
-      }
-    } finally {
-      this.signalLoopRunning = false;
-    }
-  }
-
-  private async writeOneByOne(batch: Batch, releaseAcks: () => void, started: number): Promise<void> {
+  private async writeOneByOne(batch: Batch): Promise<void> {
+    const signal = this.deps.signalRobot;
     await mapLimit(batch.heartbeats, this.signalConcurrency, async (hb) => {
       await this.retry('projection', () => this.deps.writeHeartbeats([hb]));
-      await this.retry('signal', () => this.deps.signalRobot(hb.serial, [hb]));
+      if (signal) await this.retry('signal', () => signal(hb.serial, [hb]));
     });
     await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
-    releaseAcks();
-    const n = batch.heartbeats.length;
-    this.deps.onFlushed?.({ heartbeats: n, rejected: batch.rejected.length, signals: n, ms: this.now() - started });
   }
 
   private async retry(step: string, fn: () => Promise<void>): Promise<void> {
@@ -216,21 +198,13 @@ export class HeartbeatPipeline {
 }
 
 function emptyBatch(): Batch {
-  return { heartbeats: [], rejected: [], forwards: new Map() };
+  return { heartbeats: [], rejected: [], forwards: [] };
 }
 
 /** PostgreSQL text cannot hold NUL; very large payloads are cut, their size kept in the reason. */
 function storablePayload(payload: Buffer): string {
   const text = redactPins(payload.subarray(0, MAX_STORED_PAYLOAD).toString('utf8')).replaceAll('\u0000', '\\u0000');
   return payload.length > MAX_STORED_PAYLOAD ? `${text}…[${payload.length} bytes]` : text;
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(lanes);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

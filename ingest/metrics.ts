@@ -7,10 +7,31 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
 }
 
 let pendingSource: () => number = () => 0;
+let inboxSource: () => Promise<{ rows: number; oldestSeconds: number }> = async () => ({ rows: 0, oldestSeconds: 0 });
 
 /** Where the pending gauge reads from: the ingest worker's pipeline (one per process). */
 export function setPendingSource(source: () => number): void {
   pendingSource = source;
+}
+
+/** Where the robot inbox gauges read from (activities/robot-inbox.ts). */
+export function setInboxSource(source: typeof inboxSource): void {
+  inboxSource = source;
+}
+
+function inboxGauge(name: string, help: string, pick: (b: { rows: number; oldestSeconds: number }) => number): Gauge {
+  return (
+    (register.getSingleMetric(name) as Gauge) ??
+    new Gauge({
+      name,
+      help,
+      // A database that is down must not take /metrics with it: the gauge keeps its last value.
+      async collect() {
+        const backlog = await Promise.race([inboxSource().catch(() => null), new Promise<null>((r) => setTimeout(r, 1000, null))]);
+        if (backlog) this.set(pick(backlog));
+      },
+    })
+  );
 }
 
 export const ingestMetrics = {
@@ -25,20 +46,28 @@ export const ingestMetrics = {
     }),
   accepted: counter('fleet_ingest_heartbeats_accepted_total', 'Heartbeats that passed validation'),
   rejected: counter('fleet_ingest_messages_rejected_total', 'Robot messages rejected, by the field at fault', ['field']),
-  signals: counter('fleet_ingest_workflow_signals_total', 'Robot workflow signals sent (one per robot per batch)'),
-  written: counter('fleet_ingest_heartbeats_written_total', 'Heartbeats whose batch was written, signalled and acknowledged'),
+  signals: counter('fleet_ingest_workflow_signals_total', 'Robot workflow signals sent (one per robot per relay round)'),
+  written: counter('fleet_ingest_heartbeats_written_total', 'Heartbeats whose batch was written and acknowledged'),
+  inboxRows: inboxGauge('fleet_robot_inbox_rows', 'Heartbeats waiting in the robot inbox for their workflow', (b) => b.rows),
+  inboxOldest: inboxGauge('fleet_robot_inbox_oldest_seconds', 'Age of the oldest heartbeat waiting in the robot inbox', (b) => b.oldestSeconds),
+  inboxAge:
+    (register.getSingleMetric('fleet_robot_inbox_wait_seconds') as Histogram) ??
+    new Histogram({
+      name: 'fleet_robot_inbox_wait_seconds',
+      help: 'Per relay round, how long its oldest heartbeat waited in the robot inbox before the signal',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
   retries: counter('fleet_ingest_retries_total', 'Batch steps retried after an error', ['step']),
   flushSeconds:
     (register.getSingleMetric('fleet_ingest_flush_seconds') as Histogram) ??
     new Histogram({
       name: 'fleet_ingest_flush_seconds',
-      help: 'Time to write a batch, signal its robots and acknowledge it',
+      help: 'Time to write a batch (projection, rejects, robot inbox) and acknowledge it',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     }),
 };
 
 /** `gps.lat: Too big` -> `gps`: one label value per top-level field keeps cardinality low. */
 export function rejectedField(reason: string): string {
-  const path = reason.split(':')[0];
-  return path.split('.')[0].slice(0, 40) || 'payload';
+  return /^[A-Za-z_][\w-]{0,39}/.exec(reason)?.[0] ?? 'payload';
 }

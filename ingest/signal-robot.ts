@@ -4,9 +4,11 @@ import type { LidSettings } from '../domain/lid';
 import { heartbeatsSignal, robotWorkflow } from '../workflows/robot';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 
+export type RobotSignaller = (serial: string, heartbeats: Heartbeat[]) => Promise<void>;
+
 /** Signal-with-start: the first heartbeat of a robot starts its workflow. */
-export function createRobotSignaller(client: Client, opts: { offlineAfterMs: number; taskQueue?: string; lid?: LidSettings }) {
-  return async (serial: string, heartbeats: Heartbeat[]): Promise<void> => {
+export function createRobotSignaller(client: Client, opts: { offlineAfterMs: number; taskQueue?: string; lid?: LidSettings }): RobotSignaller {
+  return async (serial, heartbeats) => {
     await client.workflow.signalWithStart(robotWorkflow, {
       workflowId: workflowIds.robot(serial),
       taskQueue: opts.taskQueue ?? taskQueues.fleet,

@@ -5,10 +5,12 @@ import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { forwardIntervalMs, loadConfig, type Config } from '../config';
 import { storeRejected, writeHeartbeats } from '../activities/devices';
+import { queueForRobots, robotInboxBacklog } from '../activities/robot-inbox';
+import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
 import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
-import { ingestMetrics, rejectedField, setPendingSource } from '../ingest/metrics';
-import { createRobotSignaller } from '../ingest/signal-robot';
+import { ingestMetrics, rejectedField, setInboxSource, setPendingSource } from '../ingest/metrics';
+import { createRobotSignaller, type RobotSignaller } from '../ingest/signal-robot';
 import { connectCommandAcks, createAckSignaller } from '../ingest/command-acks';
 import { lidSettings } from '../domain/lid';
 import { pinHashSecret } from '../domain/lid-pins';
@@ -20,30 +22,49 @@ export type IngestWorker = { pipeline: HeartbeatPipeline; mqtt: MqttClient; clos
 
 export async function startIngestWorker(deps: {
   mqttUrl: string;
+  databaseUrl: string;
   prisma: Prisma;
   temporal: Client;
   config: Config;
   clientId?: string;
   taskQueue?: string;
   logger?: pino.Logger;
+  /** Stands between the ingest and its robot signaller (tests make a robot unreachable with it). */
+  interceptSignal?: (signal: RobotSignaller) => RobotSignaller;
 }): Promise<IngestWorker> {
   const log = deps.logger ?? pino({ level: deps.config.LOG_LEVEL });
+  const signaller = createRobotSignaller(deps.temporal, {
+    offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
+    taskQueue: deps.taskQueue,
+    lid: lidSettings(deps.config),
+  });
+  const signalRobot = deps.interceptSignal ? deps.interceptSignal(signaller) : signaller;
+  const relay =
+    deps.config.INGEST_MODE === 'designed'
+      ? new RobotInboxRelay({
+          databaseUrl: deps.databaseUrl,
+          signalRobot,
+          logger: log,
+          onRound: (r) => {
+            ingestMetrics.signals.inc(r.signals);
+            ingestMetrics.inboxAge.observe(r.oldestAgeMs / 1000);
+          },
+        })
+      : null;
   const pipeline = new HeartbeatPipeline(
     {
       writeHeartbeats: (hbs) => writeHeartbeats(deps.prisma, hbs),
       storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
-      signalRobot: createRobotSignaller(deps.temporal, {
-        offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
-        taskQueue: deps.taskQueue,
-        lid: lidSettings(deps.config),
-      }),
+      queueForRobots: (hbs) => queueForRobots(deps.prisma, hbs),
+      signalRobot: deps.config.INGEST_MODE === 'naive' ? signalRobot : undefined,
+      onQueued: () => relay?.kick(),
       onAccepted: (n) => ingestMetrics.accepted.inc(n),
       onRejected: (reason) => {
         ingestMetrics.rejected.inc({ field: rejectedField(reason) });
         log.warn({ reason }, 'robot message rejected');
       },
       onFlushed: (s) => {
-        ingestMetrics.signals.inc(s.signals);
+        if (deps.config.INGEST_MODE === 'naive') ingestMetrics.signals.inc(s.forwarded);
         ingestMetrics.written.inc(s.heartbeats);
         ingestMetrics.flushSeconds.observe(s.ms / 1000);
       },
@@ -55,7 +76,9 @@ export async function startIngestWorker(deps: {
     { forwardIntervalMs: forwardIntervalMs(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config), maxPending: deps.config.INGEST_MAX_PENDING },
   );
   setPendingSource(() => pipeline.pending());
+  setInboxSource(() => robotInboxBacklog(deps.prisma));
   pipeline.start();
+  relay?.start();
   const mqtt = await connectIngest({
     mqttUrl: deps.mqttUrl,
     clientId: deps.clientId ?? 'fleet-ingest',
@@ -83,6 +106,7 @@ export async function startIngestWorker(deps: {
     close: async () => {
       await pipeline.close();
       await mqtt.endAsync();
+      await relay?.stop();
       await acks.close();
     },
   };
@@ -95,6 +119,7 @@ async function main(): Promise<void> {
   const connection = config.INGEST_MODE === 'floor' ? Connection.lazy() : await connectTemporal(config);
   const ingest = await startIngestWorker({
     mqttUrl: config.MQTT_URL,
+    databaseUrl: config.DATABASE_URL,
     prisma: createPrisma(config.DATABASE_URL),
     temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE),
     config,

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       await workerConnection.close();
     }]);
 
-    const ingest = await startIngestWorker({ mqttUrl, prisma, temporal, config, logger: log });
+    const ingest = await startIngestWorker({ mqttUrl, databaseUrl, prisma, temporal, config, logger: log });
     stops.push(['ingest worker', ingest.close]);
     await ensureSoftwareStatusPoller(temporal, { config });
     const eventStream = createEventStream({ prisma, databaseUrl, logger: log, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });

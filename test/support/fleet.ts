@@ -14,6 +14,7 @@ import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengra
 import type { ActivityDeps } from '../../activities';
 import { createFleetWorker } from '../../workers/fleet-worker';
 import { startIngestWorker, type IngestWorker } from '../../workers/ingest';
+import type { RobotSignaller } from '../../ingest/signal-robot';
 
 /**
  * The fleet backend wired for one test file against the shared real stack: a robot worker on its
@@ -50,7 +51,7 @@ let runtimeInstalled = false;
 export async function startFleet(
   env: Record<string, string> = {},
   deps: Omit<Partial<ActivityDeps>, 'prisma'> = {},
-  opts: { logger?: pino.Logger } = {},
+  opts: { logger?: pino.Logger; interceptSignal?: (signal: RobotSignaller) => RobotSignaller } = {},
 ): Promise<TestFleet> {
   const logger = opts.logger ?? pino({ level: 'silent' });
   if (!runtimeInstalled) {
@@ -94,7 +95,7 @@ export async function startFleet(
     await running;
     worker = null;
   };
-  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger });
+  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), databaseUrl: required('DATABASE_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger, interceptSignal: opts.interceptSignal });
 
   await startWorker();
   const eventStream = createEventStream({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
