@@ -1,3 +1,4 @@
+import type { ForwardRule } from './domain/forwarding';
 import { z } from 'zod';
 
 /** Environment configuration (CONTRACT.md "Configuration"); every variable is optional. */
@@ -83,8 +84,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parsed.data;
 }
 
-/** Heartbeats reach the workflow at least this often while a robot is online (see domain/forwarding.ts). */
-export function forwardIntervalMs(config: Config): number {
-  const seconds = config.HEARTBEAT_FORWARD_INTERVAL_SECONDS ?? Math.min(30, config.OFFLINE_AFTER_SECONDS / 2);
-  return seconds * 1000;
+/** Which heartbeats reach the robot workflow besides changes (see domain/forwarding.ts). */
+export function forwardRule(config: Config): ForwardRule {
+  return {
+    intervalMs: (config.HEARTBEAT_FORWARD_INTERVAL_SECONDS ?? 300) * 1000,
+    // Shorter than any silence the workflow could have marked offline, so a returning robot is seen at once.
+    silenceMs: (config.OFFLINE_AFTER_SECONDS * 1000) / 2,
+  };
 }

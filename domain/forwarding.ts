@@ -3,25 +3,25 @@ import type { Heartbeat } from './heartbeat';
 /**
  * Which heartbeats the ingest worker forwards to the robot workflow. Every heartbeat reaches the
  * projection; the workflow gets a heartbeat at once when something it decides on changed (lid,
- * components, charge, network, robot events) and otherwise at most once per `intervalMs`, which
- * also tells it the robot is still there. So Temporal work per robot stays flat at 1 Hz.
+ * component codes, robot events), when the robot comes back from a silence it may have been
+ * marked offline for, and otherwise at most once per `intervalMs`, which keeps its shadow from
+ * going stale. It does not need heartbeats to know a robot is alive: at its offline deadline it
+ * reads last-seen from the projection. So Temporal work per robot stays flat at 1 Hz.
  */
-export type ForwardMemo = { fingerprint: string; forwardedAt: number; newestTimestamp: number };
+export type ForwardMemo = { fingerprint: string; forwardedAt: number; newestTimestamp: number; lastReceivedAt: number };
+
+export type ForwardRule = {
+  /** The longest gap between two forwarded heartbeats of a robot that keeps sending. */
+  intervalMs: number;
+  /** A robot silent this long may be offline in its workflow: its next heartbeat is forwarded. */
+  silenceMs: number;
+};
 
 export function significantFingerprint(hb: Heartbeat): string {
-  return JSON.stringify([
-    hb.lidOpen ?? null,
-    Object.entries(hb.components).sort(([a], [b]) => a.localeCompare(b)),
-    hb.batteries.map((b) => [b.batteryIndex, b.chargePercent, b.isCharging ?? null]),
-    hb.network?.type ?? null,
-  ]);
+  return JSON.stringify([hb.lidOpen ?? null, Object.entries(hb.components).sort(([a], [b]) => a.localeCompare(b))]);
 }
 
-export function decideForward(
-  memo: ForwardMemo | undefined,
-  hb: Heartbeat,
-  intervalMs: number,
-): { forward: boolean; memo: ForwardMemo } {
+export function decideForward(memo: ForwardMemo | undefined, hb: Heartbeat, rule: ForwardRule): { forward: boolean; memo: ForwardMemo } {
   const fingerprint = significantFingerprint(hb);
   // An older heartbeat changes no state, but its robot events (keypad PINs) happened once and must
   // reach the workflow, which takes each once by its timestamp. An exact repeat of the newest does not.
@@ -30,9 +30,8 @@ export function decideForward(
     memo === undefined ||
     hb.events.length > 0 ||
     fingerprint !== memo.fingerprint ||
-    hb.receivedAt - memo.forwardedAt >= intervalMs;
-  const next = forward
-    ? { fingerprint, forwardedAt: hb.receivedAt, newestTimestamp: hb.timestamp }
-    : { ...memo!, newestTimestamp: hb.timestamp };
-  return { forward, memo: next };
+    hb.receivedAt - memo.lastReceivedAt >= rule.silenceMs ||
+    hb.receivedAt - memo.forwardedAt >= rule.intervalMs;
+  const seen = { newestTimestamp: hb.timestamp, lastReceivedAt: hb.receivedAt };
+  return { forward, memo: forward ? { fingerprint, forwardedAt: hb.receivedAt, ...seen } : { ...memo!, ...seen } };
 }

@@ -1,5 +1,5 @@
 import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
-import { decideForward, type ForwardMemo } from '../domain/forwarding';
+import { decideForward, type ForwardMemo, type ForwardRule } from '../domain/forwarding';
 import { protectPins, redactPins } from '../domain/lid-pins';
 import type { RejectedMessage } from '../activities/devices';
 import { mapLimit } from './map-limit';
@@ -37,7 +37,7 @@ export const ingestModes = ['designed', 'naive', 'floor'] as const;
 export type IngestMode = (typeof ingestModes)[number];
 
 export type PipelineOptions = {
-  forwardIntervalMs: number;
+  forward: ForwardRule;
   /** PIN_HASH_SECRET: a keypad PIN goes no further than here, only its keyed hash (domain/lid-pins.ts). */
   pinSecret?: string;
   mode?: IngestMode;
@@ -100,7 +100,7 @@ export class HeartbeatPipeline {
     this.batch.heartbeats.push(hb);
     this.deps.onAccepted?.(1);
     if (this.mode !== 'designed') return;
-    const { forward, memo } = decideForward(this.memos.get(hb.serial), hb, this.options.forwardIntervalMs);
+    const { forward, memo } = decideForward(this.memos.get(hb.serial), hb, this.options.forward);
     this.memos.set(hb.serial, memo);
     if (forward) this.batch.forwards.push(hb);
   }

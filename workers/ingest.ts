@@ -3,7 +3,7 @@ import { Connection, type Client } from '@temporalio/client';
 import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
-import { forwardIntervalMs, loadConfig, type Config } from '../config';
+import { forwardRule, loadConfig, type Config } from '../config';
 import { storeRejected, writeHeartbeats } from '../activities/devices';
 import { queueForRobots, robotInboxBacklog } from '../activities/robot-inbox';
 import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
@@ -73,7 +73,7 @@ export async function startIngestWorker(deps: {
         log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
       },
     },
-    { forwardIntervalMs: forwardIntervalMs(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config), maxPending: deps.config.INGEST_MAX_PENDING },
+    { forward: forwardRule(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config), maxPending: deps.config.INGEST_MAX_PENDING },
   );
   setPendingSource(() => pipeline.pending());
   setInboxSource(() => robotInboxBacklog(deps.prisma));

@@ -6,6 +6,7 @@ import {
   defineSignal,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -53,6 +54,9 @@ export const fleetFactsQuery = defineQuery<FleetFactsUpdate | null>('fleetFacts'
 export const driveuSignal = defineSignal<[DriveuReport]>('driveu');
 
 const { recordRobotChanges, readLastSeen, recordDriveuStatus } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+// The deadline check runs about once a minute per robot: as a local activity it costs one
+// workflow task and a marker, not a scheduled activity's task, three events and a second task.
+const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   let state = input.state ?? initialRobotState(input.serial, Date.now());
@@ -73,6 +77,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   const woken = () => inbox.length > 0 || factsArrived || driveuInbox.length > 0;
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
+  const lastSeenLocally = patched('last-seen-local-activity');
   let lidTracker = input.lidTracker ?? initialLidTracker();
 
   while (!workflowInfo().continueAsNewSuggested) {
@@ -99,7 +104,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
         events.push(...t.events);
       }
     } else if (!sideWork) {
-      const lastSeenAt = await readLastSeen(state.serial);
+      const lastSeenAt = lastSeenLocally ? await local.readLastSeen(state.serial) : await readLastSeen(state.serial);
       const t = checkSilence(state, lastSeenAt, Date.now(), input.offlineAfterMs);
       state = t.state;
       events.push(...t.events);

@@ -1,7 +1,7 @@
 import type { Heartbeat } from '../../domain/heartbeat';
 import { decideForward, type ForwardMemo } from '../../domain/forwarding';
 
-const intervalMs = 30_000;
+const rule = { intervalMs: 30_000, silenceMs: 20_000 };
 const t0 = Date.parse('2024-01-10T12:00:00Z');
 
 function heartbeat(second: number, patch: Partial<Heartbeat> = {}): Heartbeat {
@@ -23,7 +23,7 @@ function heartbeat(second: number, patch: Partial<Heartbeat> = {}): Heartbeat {
 function forwarded(...hbs: Heartbeat[]): boolean[] {
   let memo: ForwardMemo | undefined;
   return hbs.map((hb) => {
-    const decision = decideForward(memo, hb, intervalMs);
+    const decision = decideForward(memo, hb, rule);
     memo = decision.memo;
     return decision.forward;
   });
@@ -47,22 +47,14 @@ describe('decideForward', () => {
   });
 
   it('measures the interval from the last forwarded heartbeat, not the last one seen', () => {
-    expect(forwarded(heartbeat(0), heartbeat(10, { lidOpen: true }), heartbeat(35, { lidOpen: true }), heartbeat(40, { lidOpen: true }))).toEqual([
-      true,
-      true,
-      false,
-      true,
-    ]);
+    const open = { lidOpen: true };
+    expect(forwarded(heartbeat(0), heartbeat(10, open), heartbeat(20, open), heartbeat(35, open), heartbeat(40, open))).toEqual([true, true, false, false, true]);
   });
 
   it.each<[string, Partial<Heartbeat>]>([
     ['the lid', { lidOpen: true }],
     ['a component code', { components: { GPS: 'OK', CAMERAS: 'TIMEOUT' } }],
     ['a new component', { components: { GPS: 'OK', CAMERAS: 'OK', LIDAR: 'READY' } }],
-    ['the charge percent', { batteries: [{ batteryIndex: 0, chargePercent: 86, isCharging: false, voltage: 48.2 }] }],
-    ['the charging flag', { batteries: [{ batteryIndex: 0, chargePercent: 87, isCharging: true, voltage: 48.2 }] }],
-    ['a second battery', { batteries: [{ batteryIndex: 0, chargePercent: 87, isCharging: false }, { batteryIndex: 1, chargePercent: 50 }] }],
-    ['the network type', { network: { type: 'WIFI', signalStrength: -85 } }],
   ])('forwards a change of %s at once', (_, change) => {
     expect(forwarded(heartbeat(0), heartbeat(1, change))).toEqual([true, true]);
   });
@@ -76,15 +68,20 @@ describe('decideForward', () => {
     ]);
   });
 
-  it('does not forward telemetry that is not decided on: GPS moves, voltage, signal strength', () => {
+  it('does not forward telemetry no decision of the workflow reads: GPS, batteries, network', () => {
     expect(
       forwarded(
         heartbeat(0),
         heartbeat(1, { location: { latitude: 37.78, longitude: -122.41, heading: 90, speedMph: 5 } }),
-        heartbeat(2, { batteries: [{ batteryIndex: 0, chargePercent: 87, isCharging: false, voltage: 47.9, temperature: 40 }] }),
-        heartbeat(3, { network: { type: 'CELLULAR', signalStrength: -60 } }),
+        heartbeat(2, { batteries: [{ batteryIndex: 0, chargePercent: 86, isCharging: true, voltage: 47.9, temperature: 40 }] }),
+        heartbeat(3, { batteries: [{ batteryIndex: 0, chargePercent: 86 }, { batteryIndex: 1, chargePercent: 50 }] }),
+        heartbeat(4, { network: { type: 'WIFI', signalStrength: -60 } }),
       ),
-    ).toEqual([true, false, false, false]);
+    ).toEqual([true, false, false, false, false]);
+  });
+
+  it('forwards the first heartbeat after a silence the workflow may have marked offline, however unchanged', () => {
+    expect(forwarded(heartbeat(0), heartbeat(1), heartbeat(19), heartbeat(40), heartbeat(41))).toEqual([true, false, false, true, false]);
   });
 
   it('forwards a heartbeat older than the newest seen only for its robot events, and a repeat of the newest not at all', () => {
