@@ -27,6 +27,8 @@ export const configSchema = z.object({
   INGEST_METRICS_PORT: z.coerce.number().int().optional(),
   /** Messages the ingest worker holds unacknowledged at most; past it, it stops reading and the broker keeps the rest. */
   INGEST_MAX_PENDING: z.coerce.number().int().min(1).default(10_000),
+  /** Workflows the robot worker keeps in memory (README "Cache sizes"): at least the robots it serves, or it replays histories. */
+  WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).default(2000),
   LID_OPEN_TIMEOUT_SECONDS: seconds(300),
   /** Lid Service (README "Lid cycles, unlock PINs and commands"). */
   LID_PIN_FLOW: z.enum(['deviceless', 'magic-lid']).default('deviceless'),

@@ -201,7 +201,9 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   const loadAverageBefore = loadavg().map((x) => round(x, 2));
   const label = (robots: number) => `${mode} ${robots}x${opts.rate}Hz`;
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
-  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds });
+  // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
+  const cacheSize = Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
+  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) } });
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
   let generator: ChildProcess | null = null;
@@ -497,11 +499,12 @@ async function chooseListRoute(stack: Stack): Promise<string> {
 export async function insertFillerDevices(db: PgClient, count: number): Promise<void> {
   if (count <= 0) return;
   const serial = `'FILL' || lpad(i::text, 6, '0')`;
-  await db.query(`INSERT INTO devices (serial_number, online, lid_is_open, network_type, signal_strength, lat, lng, last_heartbeat_at, last_seen_at, connectivity_updated_at)
-    SELECT ${serial}, random() < 0.7, random() < 0.05, 'CELLULAR', -80, 37.7 + random() / 10, -122.4 + random() / 10, now(), now(), now()
+  // One battery each; battery_percent is its charge, as the heartbeat upsert stores the lowest battery.
+  await db.query(`INSERT INTO devices (serial_number, online, lid_is_open, network_type, signal_strength, lat, lng, last_heartbeat_at, last_seen_at, connectivity_updated_at, battery_percent)
+    SELECT ${serial}, random() < 0.7, random() < 0.05, 'CELLULAR', -80, 37.7 + random() / 10, -122.4 + random() / 10, now(), now(), now(), (random() * 100)::int
     FROM generate_series(1, $1) i`, [count]);
   await db.query(`INSERT INTO device_batteries (serial_number, battery_index, charge_percent, is_charging, voltage, updated_at)
-    SELECT ${serial}, 0, (random() * 100)::int, false, 48, now() FROM generate_series(1, $1) i`, [count]);
+    SELECT serial_number, 0, battery_percent, false, 48, now() FROM devices WHERE serial_number LIKE 'FILL%'`);
   await db.query(`INSERT INTO device_components (serial_number, component_name, status_code, updated_at)
     SELECT ${serial}, c, 'OK', now() FROM generate_series(1, $1) i, unnest(ARRAY['GPS', 'CAMERAS', 'SEGWAY_BASE', 'LTE_ROUTERS', 'EMERGENCY_BUTTON']) c`, [count]);
   // The fleet view (GET /v1/fleet-devices) lists fleet_devices rows joined to devices.

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? defaultTemporalAddress, apiKey: config.TEMPORAL_API_KEY });
   const prisma = createPrisma(config.DATABASE_URL);
   const commandsMqtt = await mqtt.connectAsync(config.MQTT_URL, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
-  const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass: greengrassClientFromConfig(config), partners: createPartnerRegistry(config) } });
+  const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass: greengrassClientFromConfig(config), partners: createPartnerRegistry(config) } });
   const client = createTemporalClient(await connectTemporal(config), config.TEMPORAL_NAMESPACE);
   await ensureSoftwareStatusPoller(client, { config });
   await worker.run();

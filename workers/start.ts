@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     const workerConnection = await NativeConnection.connect({ address: temporalAddress, apiKey: config.TEMPORAL_API_KEY, tls: config.TEMPORAL_API_KEY ? true : undefined });
     const commandsMqtt = await mqtt.connectAsync(mqttUrl, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
     stops.push(['command publisher', () => commandsMqtt.endAsync()]);
-    const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass, partners: createPartnerRegistry(config) } });
+    const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass, partners: createPartnerRegistry(config) } });
     const running = worker.run();
     stops.push(['fleet worker', async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
