@@ -24,18 +24,25 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
   if (rows.length === 0) return;
   const at = rows.map((h) => new Date(h.timestamp));
   await prisma.$transaction([
+    // battery_percent: the lowest of the heartbeat's batteries and of the stored ones it does not
+    // mention (`mentioned` is a bit per battery index), i.e. the lowest of device_batteries once this
+    // transaction is done; a heartbeat without batteries keeps the stored value.
     prisma.$executeRaw`
       INSERT INTO devices AS d (serial_number, lat, lng, heading, horizontal_accuracy, altitude, speed_mph,
-        location_updated_at, network_type, signal_strength, lid_is_open, lid_updated_at, last_heartbeat_at, last_seen_at)
+        location_updated_at, network_type, signal_strength, lid_is_open, lid_updated_at, last_heartbeat_at, last_seen_at,
+        battery_percent)
       SELECT s, lat, lng, heading, acc, alt, speed, CASE WHEN lat IS NULL THEN NULL ELSE t END, net, sig,
-        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE t END, t, seen
+        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE t END, t, seen,
+        CASE WHEN charge IS NOT NULL THEN LEAST(charge, (SELECT min(b.charge_percent) FROM device_batteries b
+          WHERE b.serial_number = u.s AND (mentioned >> b.battery_index) & 1 = 0)) END
       FROM unnest(${rows.map((h) => h.serial)}::text[], ${rows.map((h) => h.location?.latitude ?? null)}::float8[],
         ${rows.map((h) => h.location?.longitude ?? null)}::float8[], ${rows.map((h) => h.location?.heading ?? null)}::float8[],
         ${rows.map((h) => h.location?.horizontalAccuracy ?? null)}::float8[], ${rows.map((h) => h.location?.altitude ?? null)}::float8[],
         ${rows.map((h) => h.location?.speedMph ?? null)}::float8[], ${rows.map((h) => h.network?.type ?? null)}::text[],
         ${rows.map((h) => h.network?.signalStrength ?? null)}::int[], ${rows.map((h) => h.lidOpen ?? null)}::bool[],
-        ${at}::timestamptz[], ${rows.map((h) => new Date(h.receivedAt))}::timestamptz[])
-        AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen)
+        ${at}::timestamptz[], ${rows.map((h) => new Date(h.receivedAt))}::timestamptz[],
+        ${rows.map(lowestCharge)}::int[], ${rows.map(batteryIndexBits)}::int[])
+        AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned)
       ON CONFLICT (serial_number) DO UPDATE SET
         lat = COALESCE(EXCLUDED.lat, d.lat), lng = COALESCE(EXCLUDED.lng, d.lng),
         heading = COALESCE(EXCLUDED.heading, d.heading),
@@ -49,12 +56,17 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
           THEN d.lid_updated_at ELSE EXCLUDED.lid_updated_at END,
         last_heartbeat_at = EXCLUDED.last_heartbeat_at,
         last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at),
+        battery_percent = COALESCE(EXCLUDED.battery_percent, d.battery_percent),
         updated_at = now()
       WHERE d.last_heartbeat_at IS NULL OR d.last_heartbeat_at < EXCLUDED.last_heartbeat_at`,
     upsertBatteries(prisma, rows),
     upsertComponents(prisma, rows),
   ]);
 }
+
+const lowestCharge = (h: Heartbeat) => (h.batteries.length === 0 ? null : Math.min(...h.batteries.map((b) => b.chargePercent)));
+// Battery indexes are 0 to 15 (domain/heartbeat.ts).
+const batteryIndexBits = (h: Heartbeat) => h.batteries.reduce((bits, b) => bits | (1 << b.batteryIndex), 0);
 
 function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
   const b = rows.flatMap((h) => h.batteries.map((x) => ({ ...x, serial: h.serial, at: new Date(h.timestamp) })));

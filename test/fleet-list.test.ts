@@ -50,10 +50,10 @@ let api: ApiHarness;
 async function insertRobots(rows: Robot[]): Promise<void> {
   const col = <T>(f: (r: Robot) => T) => rows.map(f);
   await api.prisma.$executeRaw`
-    INSERT INTO devices (serial_number, online, lid_is_open, network_type, pilot_connected, driveu_streamer_status, updated_at)
-    SELECT s, o, l, n, p, CASE WHEN p THEN 'STREAMING' ELSE 'ONLINE' END, now()
+    INSERT INTO devices (serial_number, online, lid_is_open, network_type, pilot_connected, driveu_streamer_status, updated_at, battery_percent)
+    SELECT s, o, l, n, p, CASE WHEN p THEN 'STREAMING' ELSE 'ONLINE' END, now(), b
     FROM unnest(${col((r) => r.serial)}::text[], ${col((r) => r.online)}::bool[], ${col((r) => r.lidOpen)}::bool[],
-      ${col((r) => r.network)}::text[], ${col((r) => r.pilot)}::bool[]) AS u(s, o, l, n, p)`;
+      ${col((r) => r.network)}::text[], ${col((r) => r.pilot)}::bool[], ${col(battery)}::int[]) AS u(s, o, l, n, p, b)`;
   const batteries = rows.flatMap((r) => r.charges.map((c, index) => ({ serial: r.serial, index, c })));
   await api.prisma.$executeRaw`
     INSERT INTO device_batteries (serial_number, battery_index, charge_percent)

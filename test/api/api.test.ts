@@ -25,6 +25,8 @@ async function seedDevices(): Promise<void> {
         online: d.online,
         lidIsOpen: d.lidIsOpen,
         networkType: d.networkType,
+        // Written here as the heartbeat upsert would: the lowest battery.
+        batteryPercent: d.charges.length === 0 ? null : Math.min(...d.charges),
         batteries: { create: d.charges.map((chargePercent, batteryIndex) => ({ batteryIndex, chargePercent })) },
       },
     });

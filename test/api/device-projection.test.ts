@@ -25,6 +25,7 @@ function row(lastHeartbeatAt: string | null): DeviceProjection {
     lidUpdatedAt: at('2026-01-01T10:00:05.000Z'),
     lastHeartbeatAt: lastHeartbeatAt === null ? null : at(lastHeartbeatAt),
     lastSeenAt: null,
+    batteryPercent: 42,
     createdAt: at('2026-01-01T08:00:00.000Z'),
     updatedAt: at('2026-01-01T10:00:05.000Z'),
     batteries: [{ id: 1, serialNumber: 'R-1', batteryIndex: 0, chargePercent: 42, voltage: null, current: null, temperature: null, isCharging: null, updatedAt: null }],
