@@ -10,13 +10,11 @@ import {
   deviceRolloutStatuses,
   parseTargetArn,
   rolloutPhases,
-  rolloutPolicySchema,
   rolloutStatuses,
-  startDeploymentSchema,
-  componentSpecSchema,
   deviceCounts,
   type DeploymentView,
 } from '../domain/rollout';
+import { componentSpecSchema, rolloutPolicySchema, startDeploymentSchema } from '../domain/rollout-request';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 import { cancelDeploymentSignal, deploymentProgressQuery, deploymentWorkflow, type DeploymentWorkflowInput } from '../workflows/deployment';
 import { requireScope } from './auth';

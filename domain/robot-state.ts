@@ -8,8 +8,8 @@ import {
   isFault,
   toHardwareStatusCode,
   toNetworkType,
-  type Device,
-} from './device';
+} from './device-values';
+import type { Device } from './device';
 
 /**
  * The robot workflow's state: the device shadow plus what it has decided (online, health).

@@ -65,7 +65,4 @@ export function toGreengrassStatus(s: Pick<SoftwareStatus, 'coreDevice' | 'insta
   };
 }
 
-/** Fleet-wide coverage at `devicesPerSecond`, never more often than `minIntervalMs`. */
-export function sweepIntervalMs(fleetSize: number, devicesPerSecond: number, minIntervalMs: number): number {
-  return Math.max(minIntervalMs, Math.ceil((fleetSize / devicesPerSecond) * 1000));
-}
+export { sweepIntervalMs } from './software-sweep';

@@ -1,6 +1,7 @@
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { advanceCommand, isFinal, type CommandAck, type CommandRecord, type CommandStatus } from '../domain/commands';
+import { advanceCommand, isFinal, type CommandRecord, type CommandStatus } from '../domain/command-status';
+import type { CommandAck } from '../domain/commands';
 import { timing } from '../temporal.config';
 
 /**

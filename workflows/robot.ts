@@ -17,7 +17,7 @@ import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
 import { applyHeartbeat, checkSilence, initialRobotState, offlineDeadline, type RobotState } from '../domain/robot-state';
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
-import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu';
+import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
 import { defaultLidSettings, initialLidTracker, lidWorkFor, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
 import { runLidWork } from './robot-lid';

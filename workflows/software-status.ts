@@ -1,6 +1,6 @@
 import { continueAsNew, log, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { sweepIntervalMs } from '../domain/software';
+import { sweepIntervalMs } from '../domain/software-sweep';
 import { timing } from '../temporal.config';
 
 /**

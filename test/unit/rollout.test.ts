@@ -8,9 +8,9 @@ import {
   parseTargetArn,
   planStages,
   RolloutPlanError,
-  startDeploymentSchema,
   type DeviceProgress,
 } from '../../domain/rollout';
+import { startDeploymentSchema } from '../../domain/rollout-request';
 import { sweepIntervalMs, toGreengrassStatus } from '../../domain/software';
 
 const group = parseTargetArn('arn:aws:iot:eu-west-1:123456789012:thinggroup/berlin')!;
