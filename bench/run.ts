@@ -236,6 +236,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const figures: StageFigures[] = [];
     const judged: Promise<void>[] = [];
     let holdStart = { at: 0, written: 0 };
+    let holdStarted: Promise<void> = Promise.resolve();
     const written = () => ingestCounter(stack, 'fleet_ingest_heartbeats_written_total');
     const judge = async (mark: StageMark, start: { at: number; written: number }, writtenAtEnd: number) => {
       await sleep(2500); // let the last heartbeats of the hold reach the projection, or not
@@ -277,10 +278,10 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       generator!.on('message', (message: LoadMessage) => {
         if (message.type === 'result') return resolve(message);
         if (message.type === 'stage') {
-          void written().then((w) => {
-            if (message.edge === 'start') holdStart = { at: message.at, written: w };
-            else judged.push(judge(message, holdStart, w));
-          });
+          // Registered at once: the generator's result may come before the ingest's counter answers.
+          const counted = written();
+          if (message.edge === 'start') holdStarted = counted.then((w) => void (holdStart = { at: message.at, written: w }));
+          else judged.push(Promise.all([counted, holdStarted]).then(([w]) => judge(message, holdStart, w)));
           return;
         }
         const head = `${label(stages[message.stage] ?? total)}: ${message.phase}${message.phase === 'connecting' ? ` ${message.connected} connected` : ''}`;
