@@ -6,6 +6,10 @@ function counter(name: string, help: string, labelNames: string[] = []): Counter
   return (register.getSingleMetric(name) as Counter) ?? new Counter({ name, help, labelNames });
 }
 
+function histogram(name: string, help: string, buckets: number[]): Histogram {
+  return (register.getSingleMetric(name) as Histogram) ?? new Histogram({ name, help, buckets });
+}
+
 let pendingSource: () => number = () => 0;
 let inboxSource: () => Promise<{ rows: number; oldestSeconds: number }> = async () => ({ rows: 0, oldestSeconds: 0 });
 
@@ -50,21 +54,17 @@ export const ingestMetrics = {
   written: counter('fleet_ingest_heartbeats_written_total', 'Heartbeats whose batch was written and acknowledged'),
   inboxRows: inboxGauge('fleet_robot_inbox_rows', 'Heartbeats waiting in the robot inbox for their workflow', (b) => b.rows),
   inboxOldest: inboxGauge('fleet_robot_inbox_oldest_seconds', 'Age of the oldest heartbeat waiting in the robot inbox', (b) => b.oldestSeconds),
-  inboxAge:
-    (register.getSingleMetric('fleet_robot_inbox_wait_seconds') as Histogram) ??
-    new Histogram({
-      name: 'fleet_robot_inbox_wait_seconds',
-      help: 'Per relay round, how long its oldest heartbeat waited in the robot inbox before the signal',
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    }),
+  inboxAge: histogram(
+    'fleet_robot_inbox_wait_seconds',
+    'Per relay round, how long its oldest heartbeat waited in the robot inbox before the signal',
+    [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  ),
   retries: counter('fleet_ingest_retries_total', 'Batch steps retried after an error', ['step']),
-  flushSeconds:
-    (register.getSingleMetric('fleet_ingest_flush_seconds') as Histogram) ??
-    new Histogram({
-      name: 'fleet_ingest_flush_seconds',
-      help: 'Time to write a batch (projection, rejects, robot inbox) and acknowledge it',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    }),
+  flushSeconds: histogram(
+    'fleet_ingest_flush_seconds',
+    'Time to write a batch (projection, rejects, robot inbox) and acknowledge it',
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  ),
 };
 
 /** `gps.lat: Too big` -> `gps`: one label value per top-level field keeps cardinality low. */
