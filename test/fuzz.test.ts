@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { parseHeartbeat } from '../domain/heartbeat';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { fieldPaths, validHeartbeat } from './support/fuzz-heartbeats';
-import { heapUsedAfterGc, hostileJson, hostileKey, hostileString, hostileValue, prototypeSnapshot, setAt } from './support/hostile';
+import { heapUsedAfterGc, hostileJson, hostileKey, hostileString, hostileValue, namedField, prototypeSnapshot, setAt, topField } from './support/hostile';
 import { connectRobot, heartbeat, publish } from './support/robot';
 import { inputFields, routeName, routes, type OpenApiDocument, type RouteSpec } from './support/routes';
 
@@ -247,10 +247,10 @@ function checkAnswer(c: Case, answer: Answer): void {
   expect(JSON.stringify(answer.body)).not.toMatch(/\bat .*\.(ts|js):\d+/);
   if (answer.status !== 400) return;
   expect(answer.body.error.code).toBe('INVALID_ARGUMENT');
-  const field = /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w.-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(answer.body.error.message)?.[1];
+  const field = namedField(answer.body.error.message);
   // `path`: a path parameter the router could not even decode.
   const allowed = new Set([...inputFields(doc, c.route), 'path']);
-  if (!field || !allowed.has(field.split(/[.[]/)[0])) throw new Error(`400 names "${field}", not one of ${[...allowed].join(', ')}: ${answer.body.error.message.slice(0, 200)} for ${where}`);
+  if (!field || !allowed.has(topField(field)!)) throw new Error(`400 names "${field}", not one of ${[...allowed].join(', ')}: ${answer.body.error.message.slice(0, 200)} for ${where}`);
 }
 
 describe('HTTP', () => {

@@ -131,3 +131,14 @@ function collectGarbage(): void {
   }
   gc();
 }
+
+/**
+ * The field path a rejection message starts with (`events.0.pin: …`, odd keys quoted:
+ * `components[":"].code: …`), read independently of domain/field-path.ts so the tests check its format.
+ */
+export function namedField(message: string): string | undefined {
+  return /^(\(root\)|[A-Za-z_][\w-]*(?:\.[\w.-]+|\["(?:[^"\\]|\\.)*"\])*): ./s.exec(message)?.[1];
+}
+
+/** The top-level input a field path starts with: `components["a b"].code` -> `components`. */
+export const topField = (path: string | undefined) => path?.split(/[.[]/)[0];
