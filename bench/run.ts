@@ -218,7 +218,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const sampleEvery = Math.max(1, Math.floor(total / sampleSize));
     const sampleSerials = Array.from({ length: sampleSize }, (_, k) => benchSerial('BENCH', k * sampleEvery));
     const poller = new FreshnessPoller(db, sampleSerials);
-    const inbox = mode === 'designed' ? new InboxLagPoller(db) : null;
+    const inbox = mode === 'designed' ? new InboxLagPoller(stack) : null;
     const lister = new ListLatency(stack, listRoute, opts.listEveryMs);
     const loadOptions: LoadOptions = {
       mqttUrl: stack.mqttUrl,
@@ -404,19 +404,17 @@ class FreshnessPoller {
   }
 }
 
-/** How far the robot workflows are behind the projection: the robot inbox's oldest row, each second. */
+/** How far the robot workflows are behind the projection: the ingest's robot inbox gauges, each second. */
 class InboxLagPoller {
   private samples: { at: number; lagMs: number; rows: number }[] = [];
   private running = true;
   private done: Promise<void>;
 
-  constructor(db: PgClient, everyMs = 1000) {
+  constructor(stack: Stack, everyMs = 1000) {
     this.done = (async () => {
       while (this.running) {
-        const { rows } = await db
-          .query<{ rows: number; lag: number | null }>('SELECT count(*)::int AS rows, (EXTRACT(EPOCH FROM now() - min(created_at)) * 1000)::float8 AS lag FROM robot_inbox')
-          .catch(() => ({ rows: [] as { rows: number; lag: number | null }[] }));
-        if (rows[0]) this.samples.push({ at: Date.now(), lagMs: Math.max(0, rows[0].lag ?? 0), rows: rows[0].rows });
+        const [rows, oldestSeconds] = await ingestValues(stack, ['fleet_robot_inbox_rows', 'fleet_robot_inbox_oldest_seconds']).catch(() => [NaN, NaN]);
+        if (!Number.isNaN(rows)) this.samples.push({ at: Date.now(), lagMs: oldestSeconds * 1000, rows });
         await sleep(everyMs);
       }
     })();
@@ -517,9 +515,13 @@ export async function insertFillerDevices(db: PgClient, count: number): Promise<
 }
 
 async function ingestCounter(stack: Stack, name: string): Promise<number> {
+  return (await ingestValues(stack, [name]))[0];
+}
+
+/** Metric values from one scrape of the ingest worker's /metrics (0 for one it does not have). */
+async function ingestValues(stack: Stack, names: string[]): Promise<number[]> {
   const text = await (await fetch(stack.ingestMetricsUrl)).text();
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : 0;
+  return names.map((name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0));
 }
 
 /** Robots whose newest published heartbeat is not the projection's newest. */
