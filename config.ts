@@ -21,6 +21,8 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().default(3000),
   OFFLINE_AFTER_SECONDS: seconds(60),
   HEARTBEAT_FORWARD_INTERVAL_SECONDS: z.coerce.number().positive().optional(),
+  /** How often the ingest worker looks for robots gone silent (ingest/silence-sweeper.ts): offline is detected within OFFLINE_AFTER_SECONDS plus this. */
+  SILENCE_SWEEP_SECONDS: seconds(2),
   /** A benchmark knob (bench/run.ts): `naive` and `floor` are the yardsticks, never for production. */
   INGEST_MODE: z.enum(['designed', 'naive', 'floor']).default('designed'),
   /** The ingest worker run on its own (workers/ingest.ts) serves /metrics here; unset: none. */

@@ -1,6 +1,7 @@
 import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
+import type { SilentRobot } from '../domain/silence';
 import { refreshFleetRow } from './fleet';
 
 /**
@@ -134,6 +135,17 @@ export async function recordRobotChanges(
   ]);
   // Online is one input of the fleet view's status; the fleet row is recomputed under its own lock.
   await refreshFleetRow(prisma, change.serial);
+}
+
+/** The silence sweeper's query (ingest/silence-sweeper.ts): robots held online, last seen in [heardSince, silentSince). */
+export async function findSilentRobots(prisma: Prisma, silentSince: Date, heardSince: Date): Promise<SilentRobot[]> {
+  // No index on last_seen_at, on purpose: every heartbeat writes it, and an index would cost each
+  // of those writes its in-place (HOT) update. The online index narrows this to the live fleet.
+  const rows = await prisma.$queryRaw<{ serial_number: string; last_seen_at: Date }[]>`
+    SELECT serial_number, last_seen_at FROM devices
+    WHERE online AND last_seen_at < ${silentSince} AND last_seen_at >= ${heardSince}
+    ORDER BY last_seen_at`;
+  return rows.map((r) => ({ serial: r.serial_number, lastSeenAt: r.last_seen_at.getTime() }));
 }
 
 export async function readLastSeen(prisma: Prisma, serial: string): Promise<number | null> {

@@ -5,8 +5,9 @@ import type { Heartbeat } from './heartbeat';
  * projection; the workflow gets a heartbeat at once when something it decides on changed (lid,
  * component codes, robot events), when the robot comes back from a silence it may have been
  * marked offline for, and otherwise at most once per `intervalMs`, which keeps its shadow from
- * going stale. It does not need heartbeats to know a robot is alive: at its offline deadline it
- * reads last-seen from the projection. So Temporal work per robot stays flat at 1 Hz.
+ * going stale. It does not need heartbeats to know a robot is alive: the ingest's silence sweeper
+ * tells it when the projection stops hearing from the robot (domain/silence.ts). So Temporal work
+ * per robot stays flat at 1 Hz.
  */
 export type ForwardMemo = { fingerprint: string; forwardedAt: number; newestTimestamp: number; lastReceivedAt: number };
 

@@ -10,6 +10,7 @@ import {
   toNetworkType,
 } from './device-values';
 import type { Device } from './device';
+import { SILENCE_BACKSTOP_EXTRA_MS } from './silence';
 
 /**
  * The robot workflow's state: the device shadow plus what it has decided (online, health).
@@ -76,10 +77,13 @@ export function applyHeartbeat(state: RobotState, hb: Heartbeat): Transition {
   return { state: next, events };
 }
 
-/** The offline deadline (server ms) while online; null when already offline or never seen. */
-export function offlineDeadline(state: RobotState, offlineAfterMs: number): number | null {
+/**
+ * The workflow's backstop timer (server ms) while online; null when already offline or never seen.
+ * The silence sweeper's signal normally comes first (domain/silence.ts).
+ */
+export function silenceBackstop(state: RobotState, offlineAfterMs: number): number | null {
   if (!state.online || state.lastSeenAt === null) return null;
-  return state.lastSeenAt + offlineAfterMs;
+  return state.lastSeenAt + offlineAfterMs + SILENCE_BACKSTOP_EXTRA_MS;
 }
 
 /** Called when the deadline passed; `lastSeenAt` is the freshest sighting the caller could find. */

@@ -59,6 +59,7 @@ export const ingestMetrics = {
     'Per relay round, how long its oldest heartbeat waited in the robot inbox before the signal',
     [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   ),
+  silenceNudges: counter('fleet_ingest_silence_nudges_total', 'Robot workflows told by the silence sweeper that their robot has gone quiet'),
   retries: counter('fleet_ingest_retries_total', 'Batch steps retried after an error', ['step']),
   flushSeconds: histogram(
     'fleet_ingest_flush_seconds',

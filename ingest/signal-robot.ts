@@ -1,7 +1,9 @@
-import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { LidSettings } from '../domain/lid';
-import { heartbeatsSignal, robotWorkflow } from '../workflows/robot';
+import type { SilentRobot } from '../domain/silence';
+import { heartbeatsSignal, robotWorkflow, silenceSignal } from '../workflows/robot';
+import type { NudgeResult } from './silence-sweeper';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 
 export type RobotSignaller = (serial: string, heartbeats: Heartbeat[]) => Promise<void>;
@@ -22,5 +24,18 @@ export function createRobotSignaller(client: Client, opts: { offlineAfterMs: num
         { key: searchAttributes.fleetStatus, value: 'OFFLINE' },
       ],
     });
+  };
+}
+
+/** The silence sweeper's nudge: a plain signal, so a robot without a workflow gets none started. */
+export function createSilenceNudger(client: Client): (robot: SilentRobot) => Promise<NudgeResult> {
+  return async (robot) => {
+    try {
+      await client.workflow.getHandle(workflowIds.robot(robot.serial)).signal(silenceSignal, { lastSeenAt: robot.lastSeenAt });
+      return 'nudged';
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return 'no-workflow';
+      throw error;
+    }
   };
 }

@@ -4,13 +4,14 @@ import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { forwardRule, loadConfig, type Config } from '../config';
-import { storeRejected, writeHeartbeats } from '../activities/devices';
+import { findSilentRobots, storeRejected, writeHeartbeats } from '../activities/devices';
 import { queueForRobots, robotInboxBacklog } from '../activities/robot-inbox';
 import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
+import { SilenceSweeper } from '../ingest/silence-sweeper';
 import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
 import { ingestMetrics, rejectedField, setInboxSource, setPendingSource } from '../ingest/metrics';
-import { createRobotSignaller, type RobotSignaller } from '../ingest/signal-robot';
+import { createRobotSignaller, createSilenceNudger, type RobotSignaller } from '../ingest/signal-robot';
 import { connectCommandAcks, createAckSignaller } from '../ingest/command-acks';
 import { lidSettings } from '../domain/lid';
 import { pinHashSecret } from '../domain/lid-pins';
@@ -51,6 +52,17 @@ export async function startIngestWorker(deps: {
           },
         })
       : null;
+  const sweeper =
+    deps.config.INGEST_MODE === 'floor'
+      ? null
+      : new SilenceSweeper({
+          findSilent: (silentSince, heardSince) => findSilentRobots(deps.prisma, silentSince, heardSince),
+          nudgeRobot: createSilenceNudger(deps.temporal),
+          offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
+          everyMs: deps.config.SILENCE_SWEEP_SECONDS * 1000,
+          logger: log,
+          onSweep: (s) => ingestMetrics.silenceNudges.inc(s.nudged),
+        });
   const pipeline = new HeartbeatPipeline(
     {
       writeHeartbeats: (hbs) => writeHeartbeats(deps.prisma, hbs),
@@ -79,6 +91,7 @@ export async function startIngestWorker(deps: {
   setInboxSource(() => robotInboxBacklog(deps.prisma));
   pipeline.start();
   relay?.start();
+  sweeper?.start();
   const mqtt = await connectIngest({
     mqttUrl: deps.mqttUrl,
     clientId: deps.clientId ?? 'fleet-ingest',
@@ -107,6 +120,7 @@ export async function startIngestWorker(deps: {
       await pipeline.close();
       await mqtt.endAsync();
       await relay?.stop();
+      await sweeper?.stop();
       await acks.close();
     },
   };

@@ -15,7 +15,7 @@ import {
 import type { createActivities } from '../activities';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
-import { applyHeartbeat, checkSilence, initialRobotState, offlineDeadline, type RobotState } from '../domain/robot-state';
+import { applyHeartbeat, checkSilence, initialRobotState, silenceBackstop, type RobotState } from '../domain/robot-state';
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
 import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
@@ -52,10 +52,12 @@ export const fleetFactsSignal = defineSignal<[FleetFactsUpdate]>('fleetFacts');
 export const fleetFactsQuery = defineQuery<FleetFactsUpdate | null>('fleetFacts');
 /** DriveU streamer reports from POST /v1/webhooks/driveu. */
 export const driveuSignal = defineSignal<[DriveuReport]>('driveu');
+/** From the ingest's silence sweeper (domain/silence.ts): the projection has not heard from this robot for the offline timeout. */
+export const silenceSignal = defineSignal<[{ lastSeenAt: number }]>('silence');
 
 const { recordRobotChanges, readLastSeen, recordDriveuStatus } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
-// The deadline check runs about once a minute per robot: as a local activity it costs one
-// workflow task and a marker, not a scheduled activity's task, three events and a second task.
+// The silence check (on the sweeper's signal or the backstop timer): as a local activity it costs
+// one workflow task and a marker, not a scheduled activity's task, three events and a second task.
 const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
@@ -74,23 +76,28 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   });
   setHandler(fleetFactsQuery, () => fleetFacts);
   setHandler(driveuSignal, (report) => void driveuInbox.push(report));
-  const woken = () => inbox.length > 0 || factsArrived || driveuInbox.length > 0;
+  let silenceReported = false;
+  setHandler(silenceSignal, () => void (silenceReported = true));
+  const woken = () => inbox.length > 0 || factsArrived || driveuInbox.length > 0 || silenceReported;
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
   let lidTracker = input.lidTracker ?? initialLidTracker();
 
   while (!workflowInfo().continueAsNewSuggested) {
-    const deadline = offlineDeadline(state, input.offlineAfterMs);
+    // Offline detection is the sweeper's signal; this far-off timer is the backstop. (A timer's
+    // duration is not part of replay, so runs started with the old one-minute deadline go on.)
+    const deadline = silenceBackstop(state, input.offlineAfterMs);
     if (deadline === null) await condition(woken);
     else await condition(woken, Math.max(deadline - Date.now(), 1));
 
     const before = state;
     const events: EventDraft[] = [];
     const lidWork: LidWork[] = [];
-    // Woken by facts or DriveU alone, not by the deadline: no silence check.
-    const sideWork = factsArrived || driveuInbox.length > 0;
+    // Woken by facts or DriveU alone, not by the deadline or the sweeper: no silence check.
+    const sideWork = (factsArrived || driveuInbox.length > 0) && !silenceReported;
     factsArrived = false;
+    silenceReported = false;
     if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
     if (inbox.length > 0) {
       for (const heartbeat of inbox.splice(0)) {

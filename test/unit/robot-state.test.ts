@@ -4,10 +4,11 @@ import {
   applyHeartbeat,
   checkSilence,
   initialRobotState,
-  offlineDeadline,
+  silenceBackstop,
   robotStateToDevice,
   type RobotState,
 } from '../../domain/robot-state';
+import { SILENCE_BACKSTOP_EXTRA_MS } from '../../domain/silence';
 
 const serial = 'ABC123';
 const created = Date.parse('2024-01-10T12:00:00Z');
@@ -111,11 +112,11 @@ describe('offline detection', () => {
   const online = run(heartbeat(created + 1000)).state;
   const lastSeen = online.lastSeenAt!;
 
-  it('puts the deadline offlineAfter past the last sighting while online, and none otherwise', () => {
-    expect(offlineDeadline(online, offlineAfterMs)).toBe(lastSeen + offlineAfterMs);
-    expect(offlineDeadline(initialRobotState(serial, created), offlineAfterMs)).toBeNull();
+  it('puts the backstop offlineAfter plus its extra time past the last sighting while online, and none otherwise', () => {
+    expect(silenceBackstop(online, offlineAfterMs)).toBe(lastSeen + offlineAfterMs + SILENCE_BACKSTOP_EXTRA_MS);
+    expect(silenceBackstop(initialRobotState(serial, created), offlineAfterMs)).toBeNull();
     const offline = checkSilence(online, null, lastSeen + offlineAfterMs, offlineAfterMs).state;
-    expect(offlineDeadline(offline, offlineAfterMs)).toBeNull();
+    expect(silenceBackstop(offline, offlineAfterMs)).toBeNull();
   });
 
   it('keeps a robot online before the deadline', () => {
@@ -130,7 +131,7 @@ describe('offline detection', () => {
     expect(t.events).toEqual([]);
     expect(t.state.online).toBe(true);
     expect(t.state.lastSeenAt).toBe(seenLater);
-    expect(offlineDeadline(t.state, offlineAfterMs)).toBe(seenLater + offlineAfterMs);
+    expect(silenceBackstop(t.state, offlineAfterMs)).toBe(seenLater + offlineAfterMs + SILENCE_BACKSTOP_EXTRA_MS);
   });
 
   it('does not move lastSeenAt back for an older sighting', () => {
