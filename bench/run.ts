@@ -499,8 +499,9 @@ export async function insertFillerDevices(db: PgClient, count: number): Promise<
   if (count <= 0) return;
   const serial = `'FILL' || lpad(i::text, 6, '0')`;
   // One battery each; battery_percent is its charge, as the heartbeat upsert stores the lowest battery.
+  // Last seen a day ago: rows for the list to read, outside the silence sweeper's window (domain/silence.ts).
   await db.query(`INSERT INTO devices (serial_number, online, lid_is_open, network_type, signal_strength, lat, lng, last_heartbeat_at, last_seen_at, connectivity_updated_at, battery_percent)
-    SELECT ${serial}, random() < 0.7, random() < 0.05, 'CELLULAR', -80, 37.7 + random() / 10, -122.4 + random() / 10, now(), now(), now(), (random() * 100)::int
+    SELECT ${serial}, random() < 0.7, random() < 0.05, 'CELLULAR', -80, 37.7 + random() / 10, -122.4 + random() / 10, now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', (random() * 100)::int
     FROM generate_series(1, $1) i`, [count]);
   await db.query(`INSERT INTO device_batteries (serial_number, battery_index, charge_percent, is_charging, voltage, updated_at)
     SELECT serial_number, 0, battery_percent, false, 48, now() FROM devices WHERE serial_number LIKE 'FILL%'`);

@@ -62,17 +62,21 @@ export class SilenceSweeper {
     const due = robotsToNudge(silent, this.memo, now, this.opts.offlineAfterMs).slice(0, concurrency * 8);
     let nudged = 0;
     let failed = 0;
+    const noWorkflow: string[] = [];
     await mapLimit(due, concurrency, async (robot) => {
       try {
         const result = await this.opts.nudgeRobot(robot);
         this.memo.set(robot.serial, { lastSeenAt: robot.lastSeenAt, nudgedAt: now, noWorkflow: result === 'no-workflow' });
-        if (result === 'no-workflow') this.log.warn({ serial: robot.serial }, 'online in the projection but no robot workflow runs; left to the next heartbeat');
+        if (result === 'no-workflow') noWorkflow.push(robot.serial);
         else nudged += 1;
       } catch (error) {
         failed += 1;
         this.log.debug({ serial: robot.serial, err: (error as Error).message }, 'silence nudge failed; next sweep');
       }
     });
+    if (noWorkflow.length > 0) {
+      this.log.warn({ robots: noWorkflow.length, serials: noWorkflow.slice(0, 10) }, 'online in the projection but no robot workflow runs; left until they are heard from');
+    }
     if (failed > 0) this.log.warn({ robots: failed }, 'silent robots could not be nudged; trying again next sweep');
     this.opts.onSweep?.({ silent: silent.length, nudged, failed });
   }
