@@ -28,6 +28,8 @@ export type BenchOptions = {
   stepDurationSeconds: number;
   stepMaxRobots: number;
   offlineAfterSeconds?: number;
+  /** CPU niceness of the Temporal server and robot worker (designed and naive modes); 0 runs them level with the rest. */
+  temporalNice: number;
   sampleSize: number;
   silentShare: number;
   connectPerSecond: number;
@@ -48,6 +50,7 @@ export const defaultOptions: BenchOptions = {
   step: false,
   stepDurationSeconds: 45,
   stepMaxRobots: 10_000,
+  temporalNice: 10,
   sampleSize: 100,
   silentShare: 0.01,
   connectPerSecond: 50,
@@ -187,6 +190,7 @@ function buildReport(
     cpuPerHeartbeat: { naiveOverDesigned: ratio(cpu('naive'), cpu('designed')), designedOverFloor: ratio(cpu('designed'), cpu('floor')) },
     sustainedPerSecond: opts.step ? Object.fromEntries(Object.entries(steps).map(([m, s]) => [m, s!.sustainedPerSecond])) : null,
     machine,
+    temporalNice: opts.temporalNice,
     modes: runs,
     steps: opts.step ? steps : null,
   };
@@ -203,7 +207,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
   // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
   const cacheSize = Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
-  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) } });
+  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) }, temporalNice: opts.temporalNice });
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
   let generator: ChildProcess | null = null;
@@ -659,6 +663,7 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--step-duration': out.stepDurationSeconds = number(flag, value()); break;
       case '--step-max': out.stepMaxRobots = number(flag, value()); break;
       case '--offline-after': out.offlineAfterSeconds = number(flag, value()); break;
+      case '--temporal-nice': out.temporalNice = Number(value()); break;
       case '--modes': out.modes = value().split(',').map(parseMode); break;
       case '--connect-rate': out.connectPerSecond = number(flag, value()); break;
       case '--settle': out.settleSeconds = Number(value()); break;

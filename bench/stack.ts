@@ -38,7 +38,14 @@ export type Stack = {
 /** Stacks running now, so that an interrupted benchmark can stop what it started. */
 export const runningStacks = new Set<Stack>();
 
-export type StackOptions = { mode: IngestMode; dir: string; offlineAfterSeconds: number; env?: Record<string, string> };
+export type StackOptions = {
+  mode: IngestMode;
+  dir: string;
+  offlineAfterSeconds: number;
+  env?: Record<string, string>;
+  /** CPU niceness of the Temporal server and the robot worker (0: none); the README's Performance section says why. */
+  temporalNice?: number;
+};
 
 type Piece = { name: string; child: ChildProcess; output: () => string; stopping: boolean };
 
@@ -60,7 +67,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const [postgres, temporal] = await Promise.all([
       startEmbeddedPostgres({ dataDir: join(opts.dir, 'postgres'), port: pgPort }),
       withTemporal
-        ? startTemporalDevServer({ port: temporalPort, dbFile: join(opts.dir, 'temporal.db'), fast: true })
+        ? startTemporalDevServer({ port: temporalPort, dbFile: join(opts.dir, 'temporal.db'), fast: true, nice: opts.temporalNice })
         : Promise.resolve(null),
     ]);
     stops.push(postgres.stop);
@@ -85,14 +92,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...opts.env,
     };
     if (!temporal) delete env.TEMPORAL_ADDRESS;
-    const node = (name: string, script: string) => {
-      const piece = spawnNode(name, script, env);
+    const node = (name: string, script: string, nice?: number) => {
+      const piece = spawnNode(name, script, env, nice);
       pieces.push(piece);
       return piece;
     };
     const broker = node('mqtt broker', 'infra/mqtt-broker.ts');
     await until(() => broker.output().includes('MQTT broker on'), broker, 30_000);
-    const worker = temporal ? node('robot worker', 'workers/fleet-worker.ts') : null;
+    const worker = temporal ? node('robot worker', 'workers/fleet-worker.ts', opts.temporalNice) : null;
     const ingest = node('ingest worker', 'workers/ingest.ts');
     const api = node('api', temporal ? 'workers/api.ts' : 'bench/api-without-temporal.ts');
     if (worker && temporal) await untilAsync(() => hasPollers(temporal.address), worker, 120_000);
@@ -129,8 +136,10 @@ function lastError(output: string): string {
   return (lines[lines.length - 1] ?? output.trim().split('\n').pop() ?? '').trim().slice(0, 200);
 }
 
-function spawnNode(name: string, script: string, env: Record<string, string>): Piece {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnNode(name: string, script: string, env: Record<string, string>, nice?: number): Piece {
+  const args = ['--import', 'tsx', script];
+  const [command, commandArgs] = nice ? ['nice', ['-n', String(nice), process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command, commandArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000));
   child.stdout?.on('data', keep);

@@ -40,6 +40,8 @@ export async function startTemporalDevServer(opts: {
   dbFile?: string;
   dynamicConfig?: Record<string, unknown>;
   fast?: boolean;
+  /** Run it at this CPU niceness (Linux `nice`): on a machine it shares, the ingest path goes first. */
+  nice?: number;
 }): Promise<RunningTemporal> {
   const cli = findTemporalCli(opts.cliPath) ?? buildTemporalCli();
   if (opts.dbFile) mkdirSync(resolve(opts.dbFile, '..'), { recursive: true });
@@ -53,7 +55,8 @@ export async function startTemporalDevServer(opts: {
   if (opts.fast) args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
   if (opts.dbFile) await stopLeftoverServer(`${opts.dbFile}.pid`);
   // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const [command, commandArgs] = opts.nice ? ['nice', ['-n', String(opts.nice), cli, ...args]] : [cli, args];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const stopOnExit = () => child.kill('SIGTERM');
   process.once('exit', stopOnExit);
   if (opts.dbFile && child.pid) writeFileSync(`${opts.dbFile}.pid`, String(child.pid));
