@@ -30,6 +30,8 @@ export type BenchOptions = {
   offlineAfterSeconds?: number;
   /** CPU niceness of the Temporal server and robot worker (designed and naive modes); 0 runs them level with the rest. */
   temporalNice: number;
+  /** GOGC of the Temporal dev server: 400 took a quarter to a third less of its CPU per signal than Go's default 100 (bench/workflow-cost.ts). */
+  temporalGogc: number;
   sampleSize: number;
   silentShare: number;
   connectPerSecond: number;
@@ -51,6 +53,7 @@ export const defaultOptions: BenchOptions = {
   stepDurationSeconds: 45,
   stepMaxRobots: 10_000,
   temporalNice: 10,
+  temporalGogc: 400,
   sampleSize: 100,
   silentShare: 0.01,
   connectPerSecond: 50,
@@ -114,7 +117,15 @@ export type ModeRun = {
   decisionLagMs: StageFigures['decisionLagMs'];
   robotsBehind: number;
   offlineDetectionMs: { robots: number; missed: number; p50: number; max: number; offlineAfterMs: number } | null;
-  temporalPerRobotPerMinute: { signals: number; workflowTasks: number; activities: number; historyEvents: number; sampledRobots: number } | null;
+  temporalPerRobotPerMinute: {
+    signals: number;
+    workflowTasks: number;
+    activities: number;
+    historyEvents: number;
+    sampledRobots: number;
+    /** Workflow task scheduled -> started, in the sampled and the silent robots' histories: how long decisions wait for the worker. */
+    workflowTaskWaitMs: { tasks: number; p50: number; p99: number; max: number };
+  } | null;
   fleetList: { route: string; requests: number; errors: number; p50: number; p99: number; max: number };
   processes: ProcessFigures;
   cpuMsPerThousandHeartbeats: number | null;
@@ -191,6 +202,7 @@ function buildReport(
     sustainedPerSecond: opts.step ? Object.fromEntries(Object.entries(steps).map(([m, s]) => [m, s!.sustainedPerSecond])) : null,
     machine,
     temporalNice: opts.temporalNice,
+    temporalGogc: opts.temporalGogc,
     modes: runs,
     steps: opts.step ? steps : null,
   };
@@ -207,7 +219,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
   // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
   const cacheSize = Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
-  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) }, temporalNice: opts.temporalNice });
+  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) }, temporalNice: opts.temporalNice, temporalGogc: opts.temporalGogc });
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
   let generator: ChildProcess | null = null;
@@ -315,7 +327,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const offline = mode === 'floor' || Object.keys(result.silent).length === 0 ? null : await offlineDetection(db, result.silent, offlineAfterSeconds * 1000);
     const hold = { from: holdStart.at, to: holdStart.at + holdSeconds * 1000 };
     const work = stack.temporalAddress
-      ? await temporalWork(stack.temporalAddress, sampleSerials.slice(0, 10), hold).catch((e) => {
+      ? await temporalWork(stack.temporalAddress, sampleSerials.slice(0, 10), Object.keys(result.silent), hold).catch((e) => {
           problems.push(`history sampling failed: ${(e as Error).message}`);
           return null;
         })
@@ -560,23 +572,36 @@ async function offlineDetection(db: PgClient, silent: Record<string, number>, of
 }
 
 /** Temporal work of a sample of robot workflows (every run of each) during the hold, per robot per minute. */
-async function temporalWork(address: string, serials: string[], window: { from: number; to: number }): Promise<NonNullable<ModeRun['temporalPerRobotPerMinute']>> {
+async function temporalWork(
+  address: string,
+  serials: string[],
+  silentSerials: string[],
+  window: { from: number; to: number },
+): Promise<NonNullable<ModeRun['temporalPerRobotPerMinute']>> {
   const { EventType } = proto.api.enums.v1;
   const connection = await Connection.connect({ address });
   const client = new TemporalClient({ connection });
   const totals = { signals: 0, workflowTasks: 0, activities: 0, historyEvents: 0 };
+  const waits: number[] = [];
+  const timeOf = (e: proto.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   try {
-    for (const serial of serials) {
+    for (const serial of [...serials, ...silentSerials]) {
+      const sampled = serials.includes(serial);
       const handle = client.workflow.getHandle(workflowIds.robot(serial));
       let runId: string | undefined = (await handle.describe()).runId;
       // Follow the chain of runs backwards through continue-as-new.
       for (let guard = 0; runId && guard < 50; guard++) {
         const history: proto.api.history.v1.IHistory = await client.workflow.getHandle(workflowIds.robot(serial), runId).fetchHistory();
         const all: proto.api.history.v1.IHistoryEvent[] = history.events ?? [];
-        const events = all.filter((e) => {
-          const at = Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-          return at >= window.from && at <= window.to;
-        });
+        const events = all.filter((e) => timeOf(e) >= window.from && timeOf(e) <= window.to);
+        for (const e of events) {
+          const scheduled = e.workflowTaskStartedEventAttributes && all.find((s) => Number(s.eventId) === Number(e.workflowTaskStartedEventAttributes!.scheduledEventId));
+          if (scheduled) waits.push(timeOf(e) - timeOf(scheduled));
+        }
+        if (!sampled) {
+          runId = all[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+          continue;
+        }
         totals.historyEvents += events.length;
         for (const e of events) {
           if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) totals.signals += 1;
@@ -591,7 +616,15 @@ async function temporalWork(address: string, serials: string[], window: { from: 
   }
   const minutes = (window.to - window.from) / 60_000;
   const per = (n: number) => round(n / Math.max(serials.length, 1) / minutes, 2);
-  return { signals: per(totals.signals), workflowTasks: per(totals.workflowTasks), activities: per(totals.activities), historyEvents: per(totals.historyEvents), sampledRobots: serials.length };
+  const wait = percentiles(waits);
+  return {
+    signals: per(totals.signals),
+    workflowTasks: per(totals.workflowTasks),
+    activities: per(totals.activities),
+    historyEvents: per(totals.historyEvents),
+    sampledRobots: serials.length,
+    workflowTaskWaitMs: { tasks: waits.length, p50: wait.p50, p99: wait.p99, max: wait.max },
+  };
 }
 
 // ---- output
@@ -621,6 +654,10 @@ export function formatTable(report: Record<string, any>): string {
     ['workflow tasks/robot/min', (r) => String(r.temporalPerRobotPerMinute?.workflowTasks ?? '-')],
     ['activities/robot/min', (r) => String(r.temporalPerRobotPerMinute?.activities ?? '-')],
     ['history events/robot/min', (r) => String(r.temporalPerRobotPerMinute?.historyEvents ?? '-')],
+    ['workflow task wait p50/p99/max ms (tasks)', (r) => {
+      const w = r.temporalPerRobotPerMinute?.workflowTaskWaitMs;
+      return w ? `${w.p50}/${w.p99}/${w.max} (${w.tasks})` : '-';
+    }],
     ['fleet list p50/p99 ms', (r) => `${r.fleetList.p50}/${r.fleetList.p99}`],
     ['CPU ms per 1000 heartbeats', (r) => String(r.cpuMsPerThousandHeartbeats ?? '-')],
     ...pieces.map((p): [string, (r: ModeRun) => string] => [`${p} CPU% / MB`, (r) => (r.processes[p] ? `${r.processes[p].cpuPercent} / ${r.processes[p].peakMemoryMb}` : '-')]),
@@ -664,6 +701,7 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--step-max': out.stepMaxRobots = number(flag, value()); break;
       case '--offline-after': out.offlineAfterSeconds = number(flag, value()); break;
       case '--temporal-nice': out.temporalNice = Number(value()); break;
+      case '--temporal-gogc': out.temporalGogc = number(flag, value()); break;
       case '--modes': out.modes = value().split(',').map(parseMode); break;
       case '--connect-rate': out.connectPerSecond = number(flag, value()); break;
       case '--settle': out.settleSeconds = Number(value()); break;

@@ -45,6 +45,8 @@ export type StackOptions = {
   env?: Record<string, string>;
   /** CPU niceness of the Temporal server and the robot worker (0: none); the README's Performance section says why. */
   temporalNice?: number;
+  /** GOGC of the Temporal dev server (unset: Go's default, 100). */
+  temporalGogc?: number;
 };
 
 type Piece = { name: string; child: ChildProcess; output: () => string; stopping: boolean };
@@ -67,7 +69,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const [postgres, temporal] = await Promise.all([
       startEmbeddedPostgres({ dataDir: join(opts.dir, 'postgres'), port: pgPort }),
       withTemporal
-        ? startTemporalDevServer({ port: temporalPort, dbFile: join(opts.dir, 'temporal.db'), fast: true, nice: opts.temporalNice })
+        ? startTemporalDevServer({ port: temporalPort, dbFile: join(opts.dir, 'temporal.db'), fast: true, nice: opts.temporalNice, gogc: opts.temporalGogc })
         : Promise.resolve(null),
     ]);
     stops.push(postgres.stop);

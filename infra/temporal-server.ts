@@ -42,6 +42,8 @@ export async function startTemporalDevServer(opts: {
   fast?: boolean;
   /** Run it at this CPU niceness (Linux `nice`): on a machine it shares, the ingest path goes first. */
   nice?: number;
+  /** Go's GOGC for the server: a larger value trades memory for less garbage-collection CPU. */
+  gogc?: number;
 }): Promise<RunningTemporal> {
   const cli = findTemporalCli(opts.cliPath) ?? buildTemporalCli();
   if (opts.dbFile) mkdirSync(resolve(opts.dbFile, '..'), { recursive: true });
@@ -56,7 +58,8 @@ export async function startTemporalDevServer(opts: {
   if (opts.dbFile) await stopLeftoverServer(`${opts.dbFile}.pid`);
   // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
   const [command, commandArgs] = opts.nice ? ['nice', ['-n', String(opts.nice), cli, ...args]] : [cli, args];
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const env = opts.gogc ? { ...process.env, GOGC: String(opts.gogc) } : process.env;
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   const stopOnExit = () => child.kill('SIGTERM');
   process.once('exit', stopOnExit);
   if (opts.dbFile && child.pid) writeFileSync(`${opts.dbFile}.pid`, String(child.pid));
