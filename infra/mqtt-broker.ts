@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions } from 'aedes';
+import { createBrokerPersistence } from './mqtt-persistence';
 
 /**
  * An embedded MQTT broker (aedes) on 127.0.0.1. Sessions and queued QoS 1 messages live in its
- * memory: they survive a client's restart, not the broker's. Payloads are capped like AWS IoT Core's.
+ * memory (infra/mqtt-persistence.ts): they survive a client's restart, not the broker's. Payloads are capped like AWS IoT Core's.
  */
 export type RunningBroker = { url: string; stop(): Promise<void> };
 
@@ -11,6 +12,7 @@ export const MAX_MQTT_PAYLOAD_BYTES = 128 * 1024;
 
 export async function startMqttBroker(opts: { port: number; host?: string }): Promise<RunningBroker> {
   const broker = await Aedes.createBroker({
+    persistence: createBrokerPersistence() as AedesOptions['persistence'],
     authorizePublish: (_client, packet, callback) =>
       callback(packet.payload.length > MAX_MQTT_PAYLOAD_BYTES ? new Error('payload too large') : null),
   });

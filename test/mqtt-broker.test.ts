@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { installAckGate } from '../ingest/ack-gate';
+import { freePort } from './support/ports';
+
+/**
+ * The embedded broker's persistent sessions on the indexed outgoing queue (infra/mqtt-persistence.ts):
+ * what aedes must keep for a QoS 1 subscriber, in order, until it is acknowledged, and no longer.
+ * The broker runs as its own process, as `npm start` runs it (aedes is an ES module Jest cannot load).
+ */
+
+let broker: ChildProcess;
+let url: string;
+const clients: MqttClient[] = [];
+
+beforeAll(async () => {
+  const port = await freePort();
+  url = `mqtt://127.0.0.1:${port}`;
+  broker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'infra', 'mqtt-broker.ts')], { env: { ...process.env, MQTT_PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    broker.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('MQTT broker on') && resolve());
+    broker.once('exit', (code) => reject(new Error(`broker exited (${code})`)));
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  broker?.kill();
+});
+
+const connect = async (clientId: string, clean = false) => {
+  const client = await mqtt.connectAsync(url, { clientId, clean, reconnectPeriod: 0 });
+  clients.push(client);
+  return client;
+};
+
+function collect(client: MqttClient): number[] {
+  const got: number[] = [];
+  client.on('message', (_topic, payload) => got.push(Number(payload.toString())));
+  return got;
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function publishAll(from: number, to: number): Promise<void> {
+  const publisher = await connect(`pub-${Math.random()}`, true);
+  for (let i = from; i < to; i++) await publisher.publishAsync('t/x', String(i), { qos: 1 });
+  await publisher.endAsync();
+}
+
+test('a persistent session receives, in order, what was published while it was away, and only once it is acknowledged', async () => {
+  const first = await connect('session-a');
+  await first.subscribeAsync('t/x', { qos: 1 });
+  await first.endAsync();
+  await publishAll(0, 300);
+
+  const back = await connect('session-a');
+  const got = collect(back);
+  await until(() => got.length >= 300);
+  expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  await back.endAsync();
+
+  const again = await connect('session-a');
+  const more = collect(again);
+  await new Promise((r) => setTimeout(r, 500));
+  expect(more).toEqual([]);
+  await again.endAsync();
+});
+
+test('messages not acknowledged before a disconnect come again after it, acknowledged ones do not', async () => {
+  const sub = await connect('session-b');
+  await sub.subscribeAsync('t/x', { qos: 1 });
+  const gate = installAckGate(sub);
+  const got = collect(sub);
+  await publishAll(1000, 1050);
+  await until(() => got.length >= 50);
+  gate.take()(); // the first 50 acknowledged
+  await publishAll(1050, 1100);
+  await until(() => got.length >= 100);
+  await new Promise((r) => setTimeout(r, 200)); // the PUBACKs of the first 50 reach the broker
+  await sub.endAsync(true); // the last 50 never acknowledged
+
+  const back = await connect('session-b');
+  const redelivered = collect(back);
+  await until(() => redelivered.length >= 50);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(redelivered).toEqual(Array.from({ length: 50 }, (_, i) => 1050 + i));
+});

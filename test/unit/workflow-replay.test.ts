@@ -1,0 +1,20 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+
+/**
+ * Running workflows must replay on the current code: each change that alters the commands a
+ * workflow issues is behind `patched()`. The fixtures are real histories
+ * (`temporal workflow show --output json`) recorded with earlier versions:
+ * - robot-deadline-timer: a robot that came online, passed two one-minute-style offline deadlines
+ *   while still heard from, raised a fault, went offline, came back and continued as new (before
+ *   the silence sweeper);
+ * - robot-pin-entry, command-unlock, lid-cycle: a delivery (PIN set, right PIN on the keypad,
+ *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities.
+ */
+const dir = join(__dirname, '..', 'fixtures', 'histories');
+
+test.each(readdirSync(dir).filter((f) => f.endsWith('.json')))('%s replays on the current workflow code', async (file) => {
+  const history = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE! } }, history);
+}, 60_000);
