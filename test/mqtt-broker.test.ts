@@ -29,17 +29,18 @@ afterAll(async () => {
   broker?.kill();
 });
 
+/** Connects, collecting from the start: a persistent session's queued messages may arrive with the CONNACK. */
 const connect = async (clientId: string, clean = false) => {
-  const client = await mqtt.connectAsync(url, { clientId, clean, reconnectPeriod: 0 });
+  const client = mqtt.connect(url, { clientId, clean, reconnectPeriod: 0 });
   clients.push(client);
-  return client;
-};
-
-function collect(client: MqttClient): number[] {
   const got: number[] = [];
   client.on('message', (_topic, payload) => got.push(Number(payload.toString())));
-  return got;
-}
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+  });
+  return { client, got };
+};
 
 async function until(check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -50,35 +51,32 @@ async function until(check: () => boolean, ms = 10_000): Promise<void> {
 }
 
 async function publishAll(from: number, to: number): Promise<void> {
-  const publisher = await connect(`pub-${Math.random()}`, true);
+  const { client: publisher } = await connect(`pub-${Math.random()}`, true);
   for (let i = from; i < to; i++) await publisher.publishAsync('t/x', String(i), { qos: 1 });
   await publisher.endAsync();
 }
 
 test('a persistent session receives, in order, what was published while it was away, and only once it is acknowledged', async () => {
-  const first = await connect('session-a');
+  const { client: first } = await connect('session-a');
   await first.subscribeAsync('t/x', { qos: 1 });
   await first.endAsync();
   await publishAll(0, 300);
 
-  const back = await connect('session-a');
-  const got = collect(back);
+  const { client: back, got } = await connect('session-a');
   await until(() => got.length >= 300);
   expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
   await back.endAsync();
 
-  const again = await connect('session-a');
-  const more = collect(again);
+  const { client: again, got: more } = await connect('session-a');
   await new Promise((r) => setTimeout(r, 500));
   expect(more).toEqual([]);
   await again.endAsync();
 });
 
 test('messages not acknowledged before a disconnect come again after it, acknowledged ones do not', async () => {
-  const sub = await connect('session-b');
+  const { client: sub, got } = await connect('session-b');
   await sub.subscribeAsync('t/x', { qos: 1 });
   const gate = installAckGate(sub);
-  const got = collect(sub);
   await publishAll(1000, 1050);
   await until(() => got.length >= 50);
   gate.take()(); // the first 50 acknowledged
@@ -87,8 +85,7 @@ test('messages not acknowledged before a disconnect come again after it, acknowl
   await new Promise((r) => setTimeout(r, 200)); // the PUBACKs of the first 50 reach the broker
   await sub.endAsync(true); // the last 50 never acknowledged
 
-  const back = await connect('session-b');
-  const redelivered = collect(back);
+  const { got: redelivered } = await connect('session-b');
   await until(() => redelivered.length >= 50);
   await new Promise((r) => setTimeout(r, 300));
   expect(redelivered).toEqual(Array.from({ length: 50 }, (_, i) => 1050 + i));
