@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineSignal, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { advanceCommand, isFinal, type CommandRecord, type CommandStatus } from '../domain/command-status';
 import type { CommandAck } from '../domain/commands';
@@ -20,14 +20,10 @@ export type CommandWorkflowInput = {
 export const commandAckSignal = defineSignal<[CommandAck]>('commandAck');
 export const commandStatusQuery = defineQuery<CommandStatus>('commandStatus');
 
-const scheduled = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
-// Row writes are quick and idempotent: as local activities they cost no activity task of their own.
-const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+const { acceptCommand, recordCommandStatus } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 const { publishCommand } = proxyActivities<ReturnType<typeof createActivities>>(timing.mqttPublishActivity);
 
 export async function commandWorkflow({ command, sealed }: CommandWorkflowInput): Promise<CommandStatus> {
-  // Runs started before the local row writes replay with scheduled ones.
-  const { acceptCommand, recordCommandStatus } = patched('command-local-writes') ? local : scheduled;
   let status: CommandStatus = 'PENDING';
   const acks: CommandAck[] = [];
   setHandler(commandAckSignal, (ack) => {

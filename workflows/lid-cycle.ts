@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineSignal, patched, proxyActivities, proxyLocalActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { cycleEnd, type LidCycleStatus } from '../domain/lid';
 import { timing } from '../temporal.config';
@@ -25,13 +25,9 @@ export type LidClosed = { closedAt: number };
 export const lidClosedSignal = defineSignal<[LidClosed]>('lidClosed');
 export const lidCycleQuery = defineQuery<{ status: LidCycleStatus; closedAt: number | null }>('lidCycle');
 
-const scheduled = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
-// Quick, idempotent projection reads and writes: as local activities they cost no activity task of their own.
-const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+const { openLidCycle, finishLidCycle, recordLidClosed, readLid } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function lidCycleWorkflow(input: LidCycleWorkflowInput): Promise<LidCycleStatus> {
-  // Runs started before the local projection writes replay with scheduled ones.
-  const { openLidCycle, finishLidCycle, recordLidClosed, readLid } = patched('lid-cycle-local-writes') ? local : scheduled;
   const cycle: { status: LidCycleStatus; closedAt: number | null } = { status: 'INIT', closedAt: null };
   setHandler(lidClosedSignal, (closed) => {
     cycle.closedAt ??= closed.closedAt;

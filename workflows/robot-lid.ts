@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, ParentClosePolicy, patched, proxyActivities, proxyLocalActivities, startChild, uuid4 } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, ParentClosePolicy, proxyActivities, startChild, uuid4 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { cycleClosed, cycleStarted, unlockSince, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
 import { searchAttributes, timing, workflowIds } from '../temporal.config';
@@ -12,8 +12,7 @@ import { lidCycleWorkflow, lidClosedSignal } from './lid-cycle';
  * on parent close, so they outlive the robot workflow's continue-as-new.
  */
 
-const scheduled = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
-const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+const { judgePinEntry } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function runLidWork(serial: string, settings: LidSettings, tracker: LidTracker, work: LidWork[]): Promise<LidTracker> {
   for (const item of work) {
@@ -31,9 +30,6 @@ const about = (serial: string) => ({
 
 async function pinEntered(serial: string, settings: LidSettings, entry: Extract<LidWork, { kind: 'pin' }>): Promise<void> {
   const commandId = uuid4();
-  // One quick transaction, idempotent by entry: a local activity (no activity task); runs that
-  // judged PINs with a scheduled activity before keep doing so.
-  const { judgePinEntry } = patched('pin-judged-locally') ? local : scheduled;
   const result = await judgePinEntry({
     entryId: uuid4(),
     serial,

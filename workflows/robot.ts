@@ -55,10 +55,9 @@ export const driveuSignal = defineSignal<[DriveuReport]>('driveu');
 /** From the ingest's silence sweeper (domain/silence.ts): the projection has not heard from this robot for the offline timeout. */
 export const silenceSignal = defineSignal<[{ lastSeenAt: number }]>('silence');
 
-const scheduled = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
-// Quick projection reads and writes (the silence check, recording decisions): as local activities
-// they cost a marker in the current workflow task, not an activity task, three events and a second
-// workflow task. DriveU status stays scheduled: it is rare.
+const { recordRobotChanges, readLastSeen, recordDriveuStatus } = proxyActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
+// The silence check (on the sweeper's signal or the backstop timer): as a local activity it costs
+// one workflow task and a marker, not a scheduled activity's task, three events and a second task.
 const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
@@ -83,7 +82,6 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
-  const { recordRobotChanges } = patched('robot-changes-local') ? local : scheduled;
   let lidTracker = input.lidTracker ?? initialLidTracker();
 
   while (!workflowInfo().continueAsNewSuggested) {
@@ -113,14 +111,14 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
         events.push(...t.events);
       }
     } else if (!sideWork) {
-      const lastSeenAt = lastSeenLocally ? await local.readLastSeen(state.serial) : await scheduled.readLastSeen(state.serial);
+      const lastSeenAt = lastSeenLocally ? await local.readLastSeen(state.serial) : await readLastSeen(state.serial);
       const t = checkSilence(state, lastSeenAt, Date.now(), input.offlineAfterMs);
       state = t.state;
       events.push(...t.events);
     }
     const fleet = fleetStatusFor(state.online, fleetFacts);
     if (fleet.status !== state.fleetStatus) state = { ...state, fleetStatus: fleet.status };
-    if (events.length > 0) await record(recordRobotChanges, before, state, events);
+    if (events.length > 0) await record(before, state, events);
     else if (before.fleetStatus !== state.fleetStatus) upsertStatus(state);
     if (lidWork.length > 0) lidTracker = await runLidWork(state.serial, input.lid ?? defaultLidSettings, lidTracker, lidWork);
   }
@@ -129,7 +127,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox, lidTracker, fleetFacts: fleetFacts ?? undefined, driveu: driveu ?? undefined, driveuPending: driveuInbox });
 }
 
-async function record(recordRobotChanges: typeof scheduled.recordRobotChanges, before: RobotState, after: RobotState, drafts: EventDraft[]): Promise<void> {
+async function record(before: RobotState, after: RobotState, drafts: EventDraft[]): Promise<void> {
   const events: DomainEvent[] = drafts.map((d) => ({ ...d, id: uuid4() }));
   await recordRobotChanges({
     serial: after.serial,
@@ -150,6 +148,6 @@ function upsertStatus(state: RobotState): void {
 /** Applies DriveU reports in DriveU time order and records the result on the device when it changed. */
 async function recordDriveu(serial: string, current: DriveuState | null, reports: DriveuReport[]): Promise<DriveuState | null> {
   const next = reports.reduce(applyDriveuReport, current);
-  if (next !== null && next !== current) await scheduled.recordDriveuStatus(serial, next);
+  if (next !== null && next !== current) await recordDriveuStatus(serial, next);
   return next;
 }
