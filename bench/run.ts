@@ -213,7 +213,7 @@ function buildReport(
  * there for `holdSeconds`; a stage that fails (loss, freshness p99 over 2 s, a crash) ends the climb.
  */
 async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, opts: BenchOptions): Promise<{ run: ModeRun; stages: StageFigures[] }> {
-  const offlineAfterSeconds = opts.offlineAfterSeconds ?? 60; // production's default; also sets the 30 s forwarding
+  const offlineAfterSeconds = opts.offlineAfterSeconds ?? 60; // production's default; half of it is the silence after which a returning robot's heartbeat is forwarded
   const loadAverageBefore = loadavg().map((x) => round(x, 2));
   const label = (robots: number) => `${mode} ${robots}x${opts.rate}Hz`;
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);

@@ -6,7 +6,7 @@ import { temporal as proto } from '@temporalio/proto';
 import type { IngestMode } from '../ingest/heartbeat-pipeline';
 import { applyMigrations } from '../infra/migrate';
 import { startEmbeddedPostgres } from '../infra/postgres';
-import { startTemporalDevServer } from '../infra/temporal-server';
+import { niced, startTemporalDevServer } from '../infra/temporal-server';
 import { taskQueues } from '../temporal.config';
 import { freePort } from '../test/support/ports';
 
@@ -140,7 +140,7 @@ function lastError(output: string): string {
 
 function spawnNode(name: string, script: string, env: Record<string, string>, nice?: number): Piece {
   const args = ['--import', 'tsx', script];
-  const [command, commandArgs] = nice ? ['nice', ['-n', String(nice), process.execPath, ...args]] : [process.execPath, args];
+  const [command, commandArgs] = niced(process.execPath, args, nice);
   const child = spawn(command, commandArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000));

@@ -14,6 +14,11 @@ const toolsDir = resolve(__dirname, '..', '.tools', 'bin');
 
 export type RunningTemporal = { address: string; uiUrl: string | null; process: ChildProcess; stop(): Promise<void> };
 
+/** `command args`, or the same under `nice -n N` (N > 0): every thread the process starts inherits it. */
+export function niced(command: string, args: string[], nice?: number): [string, string[]] {
+  return nice ? ['nice', ['-n', String(nice), command, ...args]] : [command, args];
+}
+
 export function findTemporalCli(explicit?: string): string | undefined {
   if (explicit) return explicit;
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -57,7 +62,7 @@ export async function startTemporalDevServer(opts: {
   if (opts.fast) args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
   if (opts.dbFile) await stopLeftoverServer(`${opts.dbFile}.pid`);
   // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
-  const [command, commandArgs] = opts.nice ? ['nice', ['-n', String(opts.nice), cli, ...args]] : [cli, args];
+  const [command, commandArgs] = niced(cli, args, opts.nice);
   const env = opts.gogc ? { ...process.env, GOGC: String(opts.gogc) } : process.env;
   const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   const stopOnExit = () => child.kill('SIGTERM');
