@@ -11,7 +11,7 @@ import {
   parseTargetArn,
   rolloutPhases,
   rolloutStatuses,
-  deviceCounts,
+  pendingDeploymentView,
   type DeploymentView,
 } from '../domain/rollout';
 import { componentSpecSchema, rolloutPolicySchema, startDeploymentSchema } from '../domain/rollout-request';
@@ -181,20 +181,7 @@ export function deploymentRoutes(deps: Deps): Router {
 
 /** A row at version 0, so that the list shows the rollout at once; the workflow's first write replaces it. */
 async function insertPending(prisma: PrismaClient, input: DeploymentWorkflowInput): Promise<boolean> {
-  const view: DeploymentView = {
-    ...input,
-    status: 'PENDING',
-    phase: 'RESOLVING_TARGET',
-    reason: null,
-    cancelRequested: false,
-    devices: [],
-    greengrassDeployments: [],
-    deviceCounts: deviceCounts([]),
-    failurePercent: 0,
-    updatedAt: input.createdAt,
-    completedAt: null,
-    version: 0,
-  };
+  const view = pendingDeploymentView(input, input.createdAt, 0);
   const inserted = await prisma.$executeRaw`
     INSERT INTO software_deployments (deployment_id, request_id, target_arn, status, phase, view, version, created_at, updated_at)
     VALUES (${input.deploymentId}, ${input.requestId}, ${input.targetArn}, 'PENDING', 'RESOLVING_TARGET', ${JSON.stringify(view)}::jsonb, 0,

@@ -177,6 +177,33 @@ export type DeploymentView = {
   version: number;
 };
 
+/** A rollout before its target is resolved: the API's first row (version 0) and the workflow's first view (version 1). */
+export function pendingDeploymentView(
+  start: Pick<DeploymentView, 'deploymentId' | 'requestId' | 'targetArn' | 'components' | 'rollout' | 'createdAt'>,
+  updatedAt: string,
+  version: number,
+): DeploymentView {
+  return {
+    deploymentId: start.deploymentId,
+    requestId: start.requestId,
+    targetArn: start.targetArn,
+    components: start.components,
+    rollout: start.rollout,
+    status: 'PENDING',
+    phase: 'RESOLVING_TARGET',
+    reason: null,
+    cancelRequested: false,
+    devices: [],
+    greengrassDeployments: [],
+    deviceCounts: deviceCounts([]),
+    failurePercent: 0,
+    createdAt: start.createdAt,
+    updatedAt,
+    completedAt: null,
+    version,
+  };
+}
+
 export function deviceCounts(devices: { status: DeviceRolloutStatus }[]): DeploymentView['deviceCounts'] {
   const counts = Object.fromEntries(deviceRolloutStatuses.map((s) => [s, 0])) as DeploymentView['deviceCounts'];
   counts.total = devices.length;

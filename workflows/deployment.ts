@@ -23,6 +23,7 @@ import {
   isGreengrassDeploymentOver,
   isTerminal,
   parseTargetArn,
+  pendingDeploymentView,
   planStages,
   RolloutPlanError,
   type Components,
@@ -67,25 +68,7 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   const eventSerial = target?.kind === 'thing' ? target.name : null;
   const deadlineAt = Date.now() + rollout.deadlineSeconds * 1000;
   let cancelReason: string | null = null;
-  let view: DeploymentView = {
-    deploymentId,
-    requestId: input.requestId,
-    targetArn: input.targetArn,
-    components: input.components,
-    rollout,
-    status: 'PENDING',
-    phase: 'RESOLVING_TARGET',
-    reason: null,
-    cancelRequested: false,
-    devices: [],
-    greengrassDeployments: [],
-    deviceCounts: deviceCounts([]),
-    failurePercent: 0,
-    createdAt: input.createdAt,
-    updatedAt: new Date().toISOString(),
-    completedAt: null,
-    version: 1,
-  };
+  let view = pendingDeploymentView(input, new Date().toISOString(), 1);
 
   setHandler(deploymentProgressQuery, () => view);
   setHandler(cancelDeploymentSignal, ({ reason }) => {
