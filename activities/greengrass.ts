@@ -358,3 +358,19 @@ export async function listRobotSerials(prisma: Prisma, input: { after: string | 
 }
 
 export const countRobots = (prisma: Prisma) => prisma.device.count();
+
+/** The rollout and software-status activities, bound to the Greengrass client and the database. */
+export function createGreengrassActivities(deps: { greengrass: GreengrassV2Client; prisma: Prisma }) {
+  const gg = deps.greengrass;
+  return {
+    resolveTargetDevices: (targetArn: string) => resolveTargetDevices(gg, targetArn),
+    createGreengrassDeployment: (input: Parameters<typeof createGreengrassDeployment>[1]) => createGreengrassDeployment(gg, input),
+    pollRolloutProgress: (input: ProgressInput) => pollRolloutProgress(gg, input),
+    cancelGreengrassDeployment: (greengrassDeploymentId: string) => cancelGreengrassDeployment(gg, greengrassDeploymentId),
+    checkCanaryHealth: (input: Parameters<typeof checkCanaryHealth>[2]) => checkCanaryHealth(gg, deps.prisma, input),
+    recordDeployment: (input: Parameters<typeof recordDeployment>[1]) => recordDeployment(deps.prisma, input),
+    pollSoftwareStatus: (serials: string[]) => pollSoftwareStatus(gg, deps.prisma, serials),
+    listRobotSerials: (input: Parameters<typeof listRobotSerials>[1]) => listRobotSerials(deps.prisma, input),
+    countRobots: () => countRobots(deps.prisma),
+  };
+}
