@@ -118,15 +118,17 @@ export type IssueCommand = {
 };
 
 /**
- * Stores the command, then starts its workflow (a second start of the same command joins the
- * first). A SET_PIN's pin is sealed for the workflow and left out of the row.
+ * Starts the command's workflow, whose first step stores the row, then stores it here too and
+ * answers the stored command: a request that dies between the two leaves the workflow to write
+ * it, never a row no workflow will send. A second start of the same command joins the first.
+ * A SET_PIN's pin is sealed for the workflow and left out of the row.
  */
 export async function issueCommand(deps: CommandDeps, c: IssueCommand): Promise<{ command: CommandRecord; repeated: boolean }> {
   const { pin, ...visible } = c.parameters;
   const sealed = c.type === 'SET_PIN' && pin !== undefined ? seal(pinHashSecret(deps.config), { pin }) : null;
   const issuedAt = Date.now();
   const commandId = c.requestId === null ? randomUUID() : commandIdForRequest(c.serial, c.requestId);
-  const command = await acceptCommand(deps.prisma, {
+  const issued: CommandRecord = {
     commandId,
     serial: c.serial,
     type: c.type,
@@ -137,20 +139,21 @@ export async function issueCommand(deps: CommandDeps, c: IssueCommand): Promise<
     source: c.source,
     contextId: c.contextId ?? null,
     pinEntryId: null,
-  });
+  };
   try {
     await deps.temporal.workflow.start(commandWorkflow, {
-      workflowId: workflowIds.command(command.serial, command.commandId),
+      workflowId: workflowIds.command(issued.serial, issued.commandId),
       taskQueue: deps.taskQueue ?? taskQueues.fleet,
-      args: [{ command, sealed }],
+      args: [{ command: issued, sealed }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: command.serial }],
+      typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: issued.serial }],
     });
   } catch (error) {
     // Its workflow ran and finished already: the first request's answer stands.
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
+  const command = await acceptCommand(deps.prisma, issued);
   return { command, repeated: command.commandId !== commandId || command.issuedAt !== issuedAt };
 }
 

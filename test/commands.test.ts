@@ -1,4 +1,6 @@
 import type { MqttClient } from 'mqtt';
+import pino from 'pino';
+import { issueCommand } from '../api/commands';
 import { eventually, startFleet, type TestFleet } from './support/fleet';
 import { command, settle, simulatedRobot } from './support/lid';
 import { connectRobot, heartbeat, publish } from './support/robot';
@@ -145,6 +147,31 @@ test('a worker stopped between accept and send sends the command once it is back
     await settle();
     expect(r.robot().commands.map((c) => c.commandId)).toEqual([sent.body.commandId]);
     expect(r.robot().unlocked).toBe(true);
+  } finally {
+    await r.stop();
+  }
+});
+
+test('a command whose request dies right after its workflow starts is still stored and sent, once', async () => {
+  const r = await simulatedRobot(fleet);
+  try {
+    // The request's own database writes fail, as if its process died once the workflow had started.
+    const dying = new Proxy(fleet.prisma, {
+      get: () => {
+        throw new Error('the API process died');
+      },
+    });
+    const deps = { prisma: dying, temporal: fleet.temporal, logger: pino({ level: 'silent' }), config: fleet.config, taskQueue: fleet.taskQueue };
+    await expect(issueCommand(deps, { serial: r.serial, type: 'HONK', parameters: {}, requestId: null, timeoutMs: 20_000, source: 'API' })).rejects.toThrow(
+      'the API process died',
+    );
+    const stored = await eventually(async () => {
+      const row = await fleet.prisma.deviceCommand.findFirst({ where: { serialNumber: r.serial, commandType: 'HONK' } });
+      expect(row?.status).toBe('EXECUTED');
+      return row!;
+    });
+    await settle();
+    expect(r.robot().commands.map((c) => c.commandId)).toEqual([stored.commandId]);
   } finally {
     await r.stop();
   }
