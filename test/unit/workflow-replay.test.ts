@@ -9,6 +9,9 @@ import { Worker } from '@temporalio/worker';
  * - robot-deadline-timer: a robot that came online, passed two one-minute-style offline deadlines
  *   while still heard from, raised a fault, went offline, came back and continued as new (before
  *   the silence sweeper);
+ * - robot-last-seen-activity: a robot heard from, a fault, offline after a silence and back,
+ *   recorded before `patched('last-seen-local-activity')`: its deadline timer read last-seen with
+ *   a scheduled activity;
  * - robot-pin-entry, command-unlock, lid-cycle: a delivery (PIN set, right PIN on the keypad,
  *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities.
  */
