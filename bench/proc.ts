@@ -1,4 +1,7 @@
+import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Sample, SamplerStart } from './proc-sampler';
 
 /**
  * CPU and memory of a process and its descendants from /proc (Linux): postgres forks a backend
@@ -67,25 +70,32 @@ export function sampleTrees(roots: Record<string, number>): Record<string, TreeU
   return out;
 }
 
-/** Samples the trees every `everyMs`; `between(a, b)` gives CPU used and peak memory in a window. */
+/**
+ * Samples the trees every `everyMs` from a child process (bench/proc-sampler.ts), so that reading
+ * /proc never blocks the caller's event loop; `between(a, b)` gives CPU used and peak memory in a window.
+ */
 export class ProcessSampler {
-  private samples: { at: number; usage: Record<string, TreeUsage> }[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private samples: Sample[] = [];
+  private child: ChildProcess | null = null;
 
   constructor(private readonly roots: Record<string, number>, private readonly everyMs = 1000) {}
 
   start(): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), this.everyMs);
+    this.child = fork(join(__dirname, 'proc-sampler.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (sample: Sample) => void this.samples.push(sample));
+    this.child.send({ roots: this.roots, everyMs: this.everyMs } satisfies SamplerStart);
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.sample();
-  }
-
-  sample(): void {
-    this.samples.push({ at: Date.now(), usage: sampleTrees(this.roots) });
+  /** Takes a last sample and ends the sampler's process. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || !child.connected) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.send('stop');
+    await exited;
+    clearTimeout(timeout);
   }
 
   /** CPU seconds, CPU share of one core, and peak PSS of each tree between two times. */

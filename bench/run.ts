@@ -320,7 +320,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     }
     await poller.stop();
     await inbox?.stop();
-    sampler.stop();
+    await sampler.stop();
     const robots = figures[0]?.robots ?? stages[0];
     const problems: string[] = [];
     const robotsBehind = await robotsBehindCount(db, result.lastTimestamp);

@@ -1,0 +1,27 @@
+import { sampleTrees, type TreeUsage } from './proc';
+
+/**
+ * The benchmark's process sampler, in a process of its own (bench/proc.ts ProcessSampler): reading
+ * /proc, smaps_rollup of a GB-sized worker above all, takes 100 ms or more a sample on a busy
+ * machine, and in the benchmark's own process that blocked the timing of its list requests and
+ * freshness polls. Sends `{ at, usage }` every `everyMs`, and a last one on "stop".
+ */
+
+export type SamplerStart = { roots: Record<string, number>; everyMs: number };
+export type Sample = { at: number; usage: Record<string, TreeUsage> };
+
+const send = (roots: Record<string, number>) => process.send!({ at: Date.now(), usage: sampleTrees(roots) } satisfies Sample);
+
+// The benchmark ended without stopping it (it failed): nothing to report to.
+process.once('disconnect', () => process.exit(0));
+
+process.once('message', ({ roots, everyMs }: SamplerStart) => {
+  send(roots);
+  const timer = setInterval(() => send(roots), everyMs);
+  process.on('message', (message) => {
+    if (message !== 'stop') return;
+    clearInterval(timer);
+    send(roots);
+    process.disconnect();
+  });
+});
