@@ -333,13 +333,13 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         })
       : null;
     const lost = Math.max(0, result.acked - accepted);
-    const list = lister.figures();
+    const list = lister.figures(hold.from, hold.to);
     const first = figures[0];
     if (result.errors > 0) problems.push(`${result.errors} publishes not acknowledged by the broker`);
     if (lost > 0) problems.push(`${lost} heartbeats not written within 20 s of the end`);
     if (robotsBehind > 0) problems.push(`${robotsBehind} robots' last heartbeat missing from the projection`);
     if (offline && offline.missed > 0) problems.push(`${offline.missed} silent robots never reported offline`);
-    if (list.errors > 0) problems.push(`${list.errors} fleet list requests failed`);
+    if (lister.failures() > 0) problems.push(`${lister.failures()} fleet list requests failed`);
     for (const f of figures) problems.push(...f.problems.map((p) => (stages.length > 1 ? `${f.robots} robots: ${p}` : p)));
     const generatorFigures = sampler.between(holdStart.at, hold.to)['load generator'];
     const run: ModeRun = {
@@ -468,24 +468,20 @@ function freshnessFrom(samples: Record<string, number[]>, seen: Map<string, { at
   return { ...percentiles(delays), heartbeats: delays.length, neverSeen };
 }
 
-/** Sequential fleet-list requests while the load runs. */
+/** Sequential fleet-list requests while the load runs; figures for those sent inside a window (the hold). */
 class ListLatency {
-  private latencies: number[] = [];
-  private errors = 0;
+  private requests: { at: number; ms: number | null }[] = [];
   private running = true;
 
   constructor(private readonly stack: Stack, private readonly route: string, everyMs: number) {
     void (async () => {
       while (this.running) {
+        const at = Date.now();
         const started = performance.now();
-        try {
-          const res = await fetch(`${stack.apiUrl}${route}`, { headers: { 'x-api-key': stack.apiKey }, signal: AbortSignal.timeout(10_000) });
-          await res.arrayBuffer();
-          if (res.ok) this.latencies.push(performance.now() - started);
-          else this.errors += 1;
-        } catch {
-          this.errors += 1;
-        }
+        const ok = await fetch(`${stack.apiUrl}${route}`, { headers: { 'x-api-key': stack.apiKey }, signal: AbortSignal.timeout(10_000) })
+          .then(async (res) => (await res.arrayBuffer(), res.ok))
+          .catch(() => false);
+        this.requests.push({ at, ms: ok ? performance.now() - started : null });
         await sleep(everyMs);
       }
     })();
@@ -495,9 +491,16 @@ class ListLatency {
     this.running = false;
   }
 
-  figures(): ModeRun['fleetList'] {
-    const p = percentiles(this.latencies.map((x) => x * 10));
-    return { route: this.route, requests: this.latencies.length + this.errors, errors: this.errors, p50: p.p50 / 10, p99: p.p99 / 10, max: p.max / 10 };
+  /** Failed requests over the whole run, the climb too. */
+  failures(): number {
+    return this.requests.filter((r) => r.ms === null).length;
+  }
+
+  figures(from: number, to: number): ModeRun['fleetList'] {
+    const inWindow = this.requests.filter((r) => r.at >= from && r.at <= to);
+    const latencies = inWindow.flatMap((r) => (r.ms === null ? [] : [r.ms]));
+    const p = percentiles(latencies.map((x) => x * 10));
+    return { route: this.route, requests: inWindow.length, errors: inWindow.length - latencies.length, p50: p.p50 / 10, p99: p.p99 / 10, max: p.max / 10 };
   }
 }
 
