@@ -10,7 +10,10 @@ import { sampleTrees, type TreeUsage } from './proc';
 export type SamplerStart = { roots: Record<string, number>; everyMs: number };
 export type Sample = { at: number; usage: Record<string, TreeUsage> };
 
-const send = (roots: Record<string, number>) => process.send!({ at: Date.now(), usage: sampleTrees(roots) } satisfies Sample);
+// CPU every sample, memory every tenth: smaps_rollup of every process took 7 % of a core at 1 Hz.
+const MEMORY_EVERY = 10;
+let taken = 0;
+const send = (roots: Record<string, number>) => process.send!({ at: Date.now(), usage: sampleTrees(roots, taken++ % MEMORY_EVERY === 0) } satisfies Sample);
 
 // The benchmark ended without stopping it (it failed): nothing to report to.
 process.once('disconnect', () => process.exit(0));
@@ -21,6 +24,7 @@ process.once('message', ({ roots, everyMs }: SamplerStart) => {
   process.on('message', (message) => {
     if (message !== 'stop') return;
     clearInterval(timer);
+    taken = 0;
     send(roots);
     process.disconnect();
   });

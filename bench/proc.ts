@@ -10,7 +10,8 @@ import type { Sample, SamplerStart } from './proc-sampler';
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux we run on
 
-export type TreeUsage = { cpuMs: number; pssMb: number; processes: number };
+/** `pssMb` is null in a sample taken without memory (reading smaps_rollup is the costly part). */
+export type TreeUsage = { cpuMs: number; pssMb: number | null; processes: number };
 
 type Stat = { pid: number; ppid: number; cpuTicks: number; childTicks: number };
 
@@ -46,7 +47,7 @@ function allStats(): Map<number, Stat> {
 }
 
 /** Usage of each named tree at this moment (CPU is cumulative since each process started). */
-export function sampleTrees(roots: Record<string, number>): Record<string, TreeUsage> {
+export function sampleTrees(roots: Record<string, number>, withMemory = true): Record<string, TreeUsage> {
   const stats = allStats();
   const children = new Map<number, number[]>();
   for (const s of stats.values()) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s.pid]);
@@ -60,12 +61,12 @@ export function sampleTrees(roots: Record<string, number>): Record<string, TreeU
       if (!s) return;
       // Children that already exited are counted in their parent's cutime/cstime.
       ticks += s.cpuTicks + (isRoot ? s.childTicks : 0);
-      pssKb += readPssKb(pid);
+      if (withMemory) pssKb += readPssKb(pid);
       processes += 1;
       for (const c of children.get(pid) ?? []) walk(c, false);
     };
     walk(root, true);
-    out[name] = { cpuMs: (ticks * 1000) / TICKS_PER_SECOND, pssMb: pssKb / 1024, processes };
+    out[name] = { cpuMs: (ticks * 1000) / TICKS_PER_SECOND, pssMb: withMemory ? pssKb / 1024 : null, processes };
   }
   return out;
 }
