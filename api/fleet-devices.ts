@@ -154,8 +154,7 @@ export function fleetDeviceRoutes(deps: FleetRouteDeps): Router {
     const digest = queryDigest(filter, order);
     const after = query.pageToken === undefined ? undefined : decodeKey(query.pageToken, digest, order);
     const where = filterSql(filter, filterFields);
-    // The count visits every match, the page only its rows: the count runs beside the page.
-    const [page, totalSize] = await Promise.all([readPage(deps.prisma, pageSql(where, order, after, query.pageSize + 1), staleAfterMs), count(deps.prisma, where)]);
+    const { page, totalSize } = await readPage(deps.prisma, pageSql(where, order, after, query.pageSize + 1), staleAfterMs, { count: countSql(where) });
     const rows = page.slice(0, query.pageSize);
     const last = rows[rows.length - 1];
     const nextPageToken = page.length > query.pageSize ? encodePageToken(JSON.stringify({ q: digest, v: last.key, s: last.serial } satisfies PageKey)) : '';
@@ -210,11 +209,6 @@ function pageSql(where: Prisma.Sql, order: Order, after: PageKey | undefined, li
     LIMIT ${limit}`;
 }
 
-async function count(prisma: PrismaClient, where: Prisma.Sql): Promise<number> {
-  const [row] = await prisma.$queryRaw<{ total: number }[]>(countSql(where));
-  return row.total;
-}
-
 function countSql(where: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`SELECT count(*)::int AS total FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number WHERE ${where}`;
 }
@@ -227,39 +221,47 @@ export function fleetListStatements(filter: string, orderBy: string | undefined,
 
 type FleetDeviceRow = Parameters<typeof toFleetRow>[0];
 type LidCycleRow = { cycleId: string; contextId: string | null; status: string; startedAt: Date };
-type PageRow = { serial: string; key: unknown; fleet: object | null; device: object | null; batteries: object[]; components: object[]; software: object | null; cycle: object | null };
+type PageRow = { total: number | null; serial: string | null; key: unknown; fleet: object | null; device: object | null; batteries: object[]; components: object[]; software: object | null; cycle: object | null };
 
 /**
- * The rows of `page` (serial, sort key, position n) with everything a FleetDevice is made of, in one
- * statement of JSON rows (json, not jsonb: a fifth less of PostgreSQL's time): Prisma's query per
- * table and relation took the API a third more CPU and seven round trips a page.
+ * The rows of `page` (serial, sort key, position n) with everything a FleetDevice is made of, and
+ * `count`'s total on every row, in one statement of JSON rows (json, not jsonb: a fifth less of
+ * PostgreSQL's time): Prisma's query per table and relation took the API a third more CPU and seven
+ * round trips a page, and the count on a connection of its own another round trip and more CPU on both sides.
+ * The page joins the total, not the other way round, so an empty page still carries its count.
  */
-function fleetDevicesSql(page: Prisma.Sql): Prisma.Sql {
+function fleetDevicesSql(page: Prisma.Sql, count: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
-    WITH page AS (${page})
-    SELECT p.serial, p.key, to_json(f) AS fleet, to_json(d) AS device,
+    WITH page AS (${page}), total AS (${count})
+    SELECT t.total, p.serial, p.key, to_json(f) AS fleet, to_json(d) AS device,
       COALESCE((SELECT json_agg(b) FROM device_batteries b WHERE b.serial_number = p.serial), '[]'::json) AS batteries,
       COALESCE((SELECT json_agg(c) FROM device_components c WHERE c.serial_number = p.serial), '[]'::json) AS components,
       (SELECT to_json(s) FROM device_software s WHERE s.serial_number = p.serial) AS software,
       (SELECT to_json(l) FROM lid_cycles l WHERE l.serial_number = p.serial AND l.status = 'INIT' ORDER BY l.started_at DESC LIMIT 1) AS cycle
-    FROM page p
+    FROM total t
+    LEFT JOIN page p ON true
     LEFT JOIN fleet_devices f ON f.serial_number = p.serial
     LEFT JOIN devices d ON d.serial_number = p.serial
     ORDER BY p.n`;
 }
 
-/** A page's rows as FleetDevices, with each row's sort key; `device` is null for a serial with no fleet row. */
-async function readPage(prisma: PrismaClient, page: Prisma.Sql, staleAfterMs: number, live?: Map<string, LiveDevice>) {
-  const rows = await prisma.$queryRaw<PageRow[]>(fleetDevicesSql(page));
+const noCount = Prisma.sql`SELECT NULL::int AS total`;
+
+/** A page's rows as FleetDevices, with each row's sort key (`device` is null for a serial with no fleet row), and `count`'s total. */
+async function readPage(prisma: PrismaClient, page: Prisma.Sql, staleAfterMs: number, { count = noCount, live }: { count?: Prisma.Sql; live?: Map<string, LiveDevice> } = {}) {
+  const rows = await prisma.$queryRaw<PageRow[]>(fleetDevicesSql(page, count));
   const now = Date.now();
-  return rows.map((r) => ({
-    serial: r.serial,
-    key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean),
-    device: r.fleet ? toFleetDeviceFromRows(r, staleAfterMs, now, live?.get(r.serial)) : null,
-  }));
+  return {
+    totalSize: rows[0]?.total ?? 0,
+    page: rows.flatMap((r) =>
+      r.serial === null
+        ? []
+        : [{ serial: r.serial, key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean), device: r.fleet ? toFleetDeviceFromRows({ ...r, serial: r.serial }, staleAfterMs, now, live?.get(r.serial)) : null }],
+    ),
+  };
 }
 
-function toFleetDeviceFromRows(r: PageRow, staleAfterMs: number, now: number, fresh: LiveDevice | undefined): FleetDevice {
+function toFleetDeviceFromRows(r: PageRow & { serial: string }, staleAfterMs: number, now: number, fresh: LiveDevice | undefined): FleetDevice {
   const row = rowFromJson<FleetDeviceRow>(r.fleet as Record<string, unknown>);
   const projection: DeviceProjection | null = r.device
     ? {
@@ -283,8 +285,8 @@ function toFleetDeviceFromRows(r: PageRow, staleAfterMs: number, now: number, fr
 
 /** One robot's FleetDevice, or undefined when it has no fleet row. */
 async function assembleOne(prisma: PrismaClient, serial: string, staleAfterMs: number, live?: LiveDevice): Promise<FleetDevice | undefined> {
-  const [r] = await readPage(prisma, Prisma.sql`SELECT ${serial}::text AS serial, NULL::text AS key, 1 AS n`, staleAfterMs, live && new Map([[serial, live]]));
-  return r?.device ?? undefined;
+  const { page } = await readPage(prisma, Prisma.sql`SELECT ${serial}::text AS serial, NULL::text AS key, 1 AS n`, staleAfterMs, { live: live && new Map([[serial, live]]) });
+  return page[0]?.device ?? undefined;
 }
 
 async function readOne(prisma: PrismaClient, serial: string, staleAfterMs: number): Promise<FleetDevice> {

@@ -150,6 +150,20 @@ test('page tokens stay correct while rows are added, removed and changed between
     WHERE f.serial_number = u.s`;
 });
 
+test('a filter with no match, and a page past the last match, still carry the filter\'s totalSize', async () => {
+  expect((await list({ filter: 'serial="nobody"' })).body).toEqual({ fleetDevices: [], nextPageToken: '', totalSize: 0 });
+  const first = await list({ filter: `serial>="${serialOf(ROBOTS - 1)}"`, pageSize: 1 });
+  expect(first.body).toMatchObject({ totalSize: 2, fleetDevices: [{ name: `fleetDevices/${serialOf(ROBOTS - 1)}` }] });
+  const last = serialOf(ROBOTS);
+  await api.prisma.$executeRaw`UPDATE fleet_devices SET serial_number = 'A-moved' WHERE serial_number = ${last}`;
+  try {
+    const next = await list({ filter: `serial>="${serialOf(ROBOTS - 1)}"`, pageSize: 1, pageToken: first.body.nextPageToken });
+    expect(next.body).toEqual({ fleetDevices: [], nextPageToken: '', totalSize: 1 });
+  } finally {
+    await api.prisma.$executeRaw`UPDATE fleet_devices SET serial_number = ${last} WHERE serial_number = 'A-moved'`;
+  }
+});
+
 test('a page is the FleetDevice of the contract, with the device joined in', async () => {
   const res = await list({ filter: `serial=${serialOf(10)}` });
   const r = robotAt(10);
