@@ -213,7 +213,7 @@ function countSql(where: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`SELECT count(*)::int AS total FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number WHERE ${where}`;
 }
 
-/** The first page's and the count's statements of a listing, as the route runs them (bench/fleet-list-latency.ts explains them). */
+/** A listing's first page of keys and its count, the parts of the route's statement its filter decides (bench/fleet-list-latency.ts times them). */
 export function fleetListStatements(filter: string, orderBy: string | undefined, pageSize: number, staleAfterSeconds: number) {
   const where = filterSql(filter, fleetFilterFields(staleAfterSeconds));
   return { page: pageSql(where, parseOrderBy(orderBy), undefined, pageSize + 1), count: countSql(where) };

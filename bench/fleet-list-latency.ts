@@ -29,7 +29,8 @@ import { repoRoot } from './stack';
  * `insertFillerDevices`: batteries, components, fleet rows); `--robots` of them then send
  * heartbeats at 1 Hz through `writeHeartbeats` in 100 ms batches from a process of their own, as the
  * ingest worker writes them, while each listing is requested `--requests` times through the API app
- * (in this process); then its page and count statements alone, side by side as the route runs them,
+ * (in this process); then the statements that the filter decides, alone: the page's keys and the
+ * count (the fleet route runs both inside its one statement, /v1/devices side by side), run side by side,
  * alternating with the same statements computing batteryPercent as the routes did before the
  * stored column (a subquery on device_batteries per row). Then EXPLAIN ANALYZE of both, under the
  * same load.

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
@@ -126,7 +127,18 @@ export type ModeRun = {
     /** Workflow task scheduled -> started, in the sampled and the silent robots' histories: how long decisions wait for the worker. */
     workflowTaskWaitMs: { tasks: number; p50: number; p99: number; max: number };
   } | null;
-  fleetList: { route: string; requests: number; errors: number; p50: number; p99: number; max: number };
+  fleetList: {
+    route: string;
+    requests: number;
+    errors: number;
+    p50: number;
+    p99: number;
+    max: number;
+    /** Shares of the hold's list requests the API itself answered within 25, 50 and 100 ms (its own histogram). */
+    server: { requests: number; within25ms: number; within50ms: number; within100ms: number } | null;
+    /** The benchmark's own event-loop delay over the hold, where the requests are timed. */
+    clientLoopDelayMs: { p50: number; p99: number; max: number };
+  };
   processes: ProcessFigures;
   cpuMsPerThousandHeartbeats: number | null;
   generator: { behindMs: { p50: number; p99: number; max: number }; cpuPercent: number; stateChanges: LoadResult['stateChanges'] };
@@ -296,6 +308,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         if (message.type === 'stage') {
           // Registered at once: the generator's result may come before the ingest's counter answers.
           const counted = written();
+          lister.mark(message.edge === 'start' ? 'from' : 'to');
           if (message.edge === 'start') holdStarted = counted.then((w) => void (holdStart = { at: message.at, written: w }));
           else judged.push(Promise.all([counted, holdStarted]).then(([w]) => judge(message, holdStart, w)));
           return;
@@ -333,7 +346,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         })
       : null;
     const lost = Math.max(0, result.acked - accepted);
-    const list = lister.figures(hold.from, hold.to);
+    const list = await lister.figures(hold.from, hold.to);
     const first = figures[0];
     if (result.errors > 0) problems.push(`${result.errors} publishes not acknowledged by the broker`);
     if (lost > 0) problems.push(`${lost} heartbeats not written within 20 s of the end`);
@@ -468,10 +481,16 @@ function freshnessFrom(samples: Record<string, number[]>, seen: Map<string, { at
   return { ...percentiles(delays), heartbeats: delays.length, neverSeen };
 }
 
-/** Sequential fleet-list requests while the load runs; figures for those sent inside a window (the hold). */
+/**
+ * Sequential fleet-list requests while the load runs; figures for those sent inside a window (the
+ * hold), beside what the API's own request histogram says of the same window and how late the
+ * benchmark's own event loop ran, to tell the server's time from the time spent waiting around it.
+ */
 class ListLatency {
   private requests: { at: number; ms: number | null }[] = [];
   private running = true;
+  private readonly server: { from?: Promise<Map<string, number> | null>; to?: Promise<Map<string, number> | null> } = {};
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(private readonly stack: Stack, private readonly route: string, everyMs: number) {
     void (async () => {
@@ -487,8 +506,17 @@ class ListLatency {
     })();
   }
 
+  /** The hold of the first stage starts or ends: snapshot the API's histogram, time the loop. */
+  mark(edge: 'from' | 'to'): void {
+    if (this.server[edge]) return;
+    this.server[edge] = serverHistogram(this.stack.apiUrl, this.route.split('?')[0]);
+    if (edge === 'from') this.loopDelay.enable();
+    else this.loopDelay.disable();
+  }
+
   stop(): void {
     this.running = false;
+    this.loopDelay.disable();
   }
 
   /** Failed requests over the whole run, the climb too. */
@@ -496,12 +524,41 @@ class ListLatency {
     return this.requests.filter((r) => r.ms === null).length;
   }
 
-  figures(from: number, to: number): ModeRun['fleetList'] {
+  async figures(from: number, to: number): Promise<ModeRun['fleetList']> {
     const inWindow = this.requests.filter((r) => r.at >= from && r.at <= to);
     const latencies = inWindow.flatMap((r) => (r.ms === null ? [] : [r.ms]));
     const p = percentiles(latencies.map((x) => x * 10));
-    return { route: this.route, requests: inWindow.length, errors: inWindow.length - latencies.length, p50: p.p50 / 10, p99: p.p99 / 10, max: p.max / 10 };
+    const [before, after] = await Promise.all([this.server.from, this.server.to]);
+    const count = (le: string) => (after?.get(le) ?? 0) - (before?.get(le) ?? 0);
+    const served = count('+Inf');
+    const share = (le: string) => round(count(le) / served, 3);
+    const ms = (ns: number) => round(ns / 1e6, 1);
+    return {
+      route: this.route,
+      requests: inWindow.length,
+      errors: inWindow.length - latencies.length,
+      p50: p.p50 / 10,
+      p99: p.p99 / 10,
+      max: p.max / 10,
+      server: before && after && served > 0 ? { requests: served, within25ms: share('0.025'), within50ms: share('0.05'), within100ms: share('0.1') } : null,
+      clientLoopDelayMs: { p50: ms(this.loopDelay.percentile(50)), p99: ms(this.loopDelay.percentile(99)), max: ms(this.loopDelay.max) },
+    };
   }
+}
+
+/** Cumulative bucket counts (by `le`) of the API's request histogram for GETs of `path` answered 200. */
+async function serverHistogram(apiUrl: string, path: string): Promise<Map<string, number> | null> {
+  const text = await fetch(`${apiUrl}/metrics`)
+    .then((res) => (res.ok ? res.text() : ''))
+    .catch(() => '');
+  const buckets = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('fleet_http_request_duration_seconds_bucket{')) continue;
+    if (!line.includes(`route="${path}"`) || !line.includes('method="GET"') || !line.includes('status="200"')) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le) buckets.set(le, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets.size > 0 ? buckets : null;
 }
 
 /** GET /v1/fleet-devices when it exists, else GET /v1/devices with the same filter. */
@@ -662,6 +719,8 @@ export function formatTable(report: Record<string, any>): string {
       return w ? `${w.p50}/${w.p99}/${w.max} (${w.tasks})` : '-';
     }],
     ['fleet list p50/p99 ms', (r) => `${r.fleetList.p50}/${r.fleetList.p99}`],
+    ['fleet list answered by the API within 25/50/100 ms', (r) => (r.fleetList.server ? `${pct(r.fleetList.server.within25ms)}/${pct(r.fleetList.server.within50ms)}/${pct(r.fleetList.server.within100ms)} %` : '-')],
+    ["benchmark's event-loop delay p50/p99/max ms", (r) => `${r.fleetList.clientLoopDelayMs.p50}/${r.fleetList.clientLoopDelayMs.p99}/${r.fleetList.clientLoopDelayMs.max}`],
     ['CPU ms per 1000 heartbeats', (r) => String(r.cpuMsPerThousandHeartbeats ?? '-')],
     ...pieces.map((p): [string, (r: ModeRun) => string] => [`${p} CPU% / MB`, (r) => (r.processes[p] ? `${r.processes[p].cpuPercent} / ${r.processes[p].peakMemoryMb}` : '-')]),
     ['load generator CPU%', (r) => String(r.generator.cpuPercent)],
@@ -722,6 +781,7 @@ function parseMode(text: string): IngestMode {
   return mode as IngestMode;
 }
 
+const pct = (share: number) => round(share * 100, 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (require.main === module) {

@@ -19,6 +19,7 @@ test('the benchmark runs the designed mode end to end and loses no heartbeat', a
     expect(run.robotsBehind).toBe(0);
     expect(run.freshnessMs.heartbeats).toBeGreaterThan(0);
     expect(run.fleetList.requests).toBeGreaterThan(0);
+    expect(run.fleetList.server?.requests).toBeGreaterThan(0);
     expect(run.processes['ingest worker'].peakMemoryMb).toBeGreaterThan(0);
   }
   // Histories were read; a steady robot may well have no workflow task in an 8 s hold (README "What reaches Temporal").
