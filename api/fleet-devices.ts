@@ -226,9 +226,9 @@ type PageRow = { total: number | null; serial: string | null; key: unknown; flee
 /**
  * The rows of `page` (serial, sort key, position n) with everything a FleetDevice is made of, and
  * `count`'s total on every row, in one statement of JSON rows (json, not jsonb: a fifth less of
- * PostgreSQL's time): Prisma's query per table and relation took the API a third more CPU and seven
- * round trips a page, and the count on a connection of its own another round trip and more CPU on both sides.
- * The page joins the total, not the other way round, so an empty page still carries its count.
+ * PostgreSQL's time). Prisma's query per table and relation took the API a third more CPU and seven
+ * round trips a page; the count on a connection of its own, another round trip and more CPU on
+ * both sides. The page joins the total, not the other way round, so an empty page keeps its count.
  */
 function fleetDevicesSql(page: Prisma.Sql, count: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`

@@ -8,7 +8,7 @@ export function createPrisma(databaseUrl: string, maxConnections = 10): Prisma {
 }
 
 /**
- * A row PostgreSQL returned as JSON (`to_jsonb(t)`) in the shape Prisma gives the same row: keys
+ * A row PostgreSQL returned as JSON (`to_json(t)`) in the shape Prisma gives the same row: keys
  * camelCased from their snake_case columns, and `*_at` columns, our timestamps, as Dates (test/unit
  * checks both rules against schema.prisma). One statement of JSON rows instead of a query per
  * relation is how the fleet list reads its page (api/fleet-devices.ts).
