@@ -221,7 +221,7 @@ export function fleetListStatements(filter: string, orderBy: string | undefined,
 
 type FleetDeviceRow = Parameters<typeof toFleetRow>[0];
 type LidCycleRow = { cycleId: string; contextId: string | null; status: string; startedAt: Date };
-type PageRow = { total: number | null; serial: string | null; key: unknown; fleet: object | null; device: object | null; batteries: object[]; components: object[]; software: object | null; cycle: object | null };
+type PageRow = { serial: string; key: unknown; fleet: object | null; device: object | null; batteries: object[]; components: object[]; software: object | null; cycle: object | null };
 
 /**
  * The rows of `page` (serial, sort key, position n) with everything a FleetDevice is made of, and
@@ -247,21 +247,25 @@ function fleetDevicesSql(page: Prisma.Sql, count: Prisma.Sql): Prisma.Sql {
 
 const noCount = Prisma.sql`SELECT NULL::int AS total`;
 
+/** What fleetDevicesSql returns: the page's rows with the total, or one row of the total alone for an empty page. */
+type CountedRow = Omit<PageRow, 'serial'> & { serial: string | null; total: number | null };
+const isPageRow = (r: CountedRow): r is CountedRow & PageRow => r.serial !== null;
+
 /** A page's rows as FleetDevices, with each row's sort key (`device` is null for a serial with no fleet row), and `count`'s total. */
 async function readPage(prisma: PrismaClient, page: Prisma.Sql, staleAfterMs: number, { count = noCount, live }: { count?: Prisma.Sql; live?: Map<string, LiveDevice> } = {}) {
-  const rows = await prisma.$queryRaw<PageRow[]>(fleetDevicesSql(page, count));
+  const rows = await prisma.$queryRaw<CountedRow[]>(fleetDevicesSql(page, count));
   const now = Date.now();
   return {
     totalSize: rows[0]?.total ?? 0,
-    page: rows.flatMap((r) =>
-      r.serial === null
-        ? []
-        : [{ serial: r.serial, key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean), device: r.fleet ? toFleetDeviceFromRows({ ...r, serial: r.serial }, staleAfterMs, now, live?.get(r.serial)) : null }],
-    ),
+    page: rows.filter(isPageRow).map((r) => ({
+      serial: r.serial,
+      key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean),
+      device: r.fleet ? toFleetDeviceFromRows(r, staleAfterMs, now, live?.get(r.serial)) : null,
+    })),
   };
 }
 
-function toFleetDeviceFromRows(r: PageRow & { serial: string }, staleAfterMs: number, now: number, fresh: LiveDevice | undefined): FleetDevice {
+function toFleetDeviceFromRows(r: PageRow, staleAfterMs: number, now: number, fresh: LiveDevice | undefined): FleetDevice {
   const row = rowFromJson<FleetDeviceRow>(r.fleet as Record<string, unknown>);
   const projection: DeviceProjection | null = r.device
     ? {
