@@ -1,5 +1,6 @@
 import type { MqttClient } from 'mqtt';
-import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
+import { Client } from 'pg';
+import { eventually, required, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
 
 /**
@@ -150,6 +151,37 @@ test('cancelling mid-rollout cancels the deployment in Greengrass', async () => 
   const again = await fleet.request('POST', `/v1/deployments/${body.deploymentId}/cancel`, {});
   expect(again.status).toBe(409);
   for (const thingName of serials) await fleet.greengrass.control({ action: 'recoverDevice', thingName });
+});
+
+test('a rollout shows its end only once the end and its event are stored', async () => {
+  const { serials, groupArn } = await robotsInGroup(1);
+  await fleet.greengrass.control({ action: 'stallDevice', thingName: serials[0] });
+  const { body } = await start({ targetArn: groupArn, components: nav });
+  await eventually(async () => expect((await fleet.api(`/v1/deployments/${body.deploymentId}`)).body.devices[0]?.status).toBe('QUEUED'));
+
+  // Hold the rollout's row, so that the workflow's last write waits on the lock.
+  const holder = new Client({ connectionString: required('DATABASE_URL') });
+  await holder.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM software_deployments WHERE deployment_id = $1 FOR UPDATE', [body.deploymentId]);
+    await fleet.request('POST', `/v1/deployments/${body.deploymentId}/cancel`, { reason: 'held' });
+    await eventually(async () => {
+      const waiting = await holder.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%software_deployments%'`,
+      );
+      expect(waiting.rows[0].n).toBeGreaterThan(0);
+    });
+    const meanwhile = (await fleet.api(`/v1/deployments/${body.deploymentId}`)).body;
+    expect(meanwhile.status).toBe('IN_PROGRESS');
+    expect(meanwhile.cancelRequested).toBe(true);
+  } finally {
+    await holder.query('COMMIT');
+    await holder.end();
+  }
+  await settled(body.deploymentId, 'CANCELLED');
+  expect((await eventsOf(body.deploymentId)).map((e) => e.type)).toEqual(['Deployment.Started', 'Deployment.Cancelled']);
+  await fleet.greengrass.control({ action: 'recoverDevice', thingName: serials[0] });
 });
 
 test('cancelling the workflow from Temporal also cancels in Greengrass', async () => {

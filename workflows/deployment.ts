@@ -78,15 +78,16 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   });
 
   const now = () => new Date().toISOString();
-  function change(patch: Partial<DeploymentView>): void {
+  function patched(patch: Partial<DeploymentView>): DeploymentView {
     const next = { ...view, ...patch };
-    view = { ...next, deviceCounts: deviceCounts(next.devices), failurePercent: failurePercent(next.devices), updatedAt: now(), version: view.version + 1 };
+    return { ...next, deviceCounts: deviceCounts(next.devices), failurePercent: failurePercent(next.devices), updatedAt: now(), version: view.version + 1 };
   }
+  const change = (patch: Partial<DeploymentView>) => void (view = patched(patch));
   const setDevices = (fn: (d: DeviceProgress) => DeviceProgress) => change({ devices: view.devices.map(fn) });
 
-  async function save(drafts: Omit<EventDraft, 'serial' | 'occurredAt'>[] = []): Promise<void> {
+  async function save(drafts: Omit<EventDraft, 'serial' | 'occurredAt'>[] = [], saved = view): Promise<void> {
     const events: DomainEvent[] = drafts.map((d) => ({ ...d, id: uuid4(), serial: eventSerial, occurredAt: now() }));
-    await recordDeployment({ view, events });
+    await recordDeployment({ view: saved, events });
   }
 
   /** Runs an activity unless (or until) a cancel request or the deadline comes first: then null. */
@@ -123,14 +124,14 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
   }
 
   async function finish(status: Exclude<RolloutStatus, 'PENDING' | 'IN_PROGRESS'>, reason: string | null): Promise<DeploymentView> {
-    change({ status, reason, phase: 'DONE', completedAt: now() });
+    // The query shows the end only once it and its event are stored, so whoever sees it can read the event.
+    const done = patched({ status, reason, phase: 'DONE', completedAt: now() });
     const type = status === 'SUCCEEDED' ? 'Deployment.Succeeded' : status === 'FAILED' ? 'Deployment.Failed' : 'Deployment.Cancelled';
-    await save([
-      {
-        type,
-        data: { deploymentId, targetArn: input.targetArn, reason, failurePercent: view.failurePercent, deviceCounts: view.deviceCounts },
-      },
-    ]);
+    await save(
+      [{ type, data: { deploymentId, targetArn: input.targetArn, reason, failurePercent: done.failurePercent, deviceCounts: done.deviceCounts } }],
+      done,
+    );
+    view = done;
     return view;
   }
 
