@@ -40,6 +40,8 @@ export type BenchOptions = {
   settleSeconds: number;
   fillerDevices: number;
   listEveryMs: number;
+  /** The robot worker's WORKFLOW_CACHE_SIZE; unset, the largest stage's robots plus a quarter (at least 2,000). */
+  cacheSize?: number;
   json?: string;
   log: (line: string) => void;
   progress: (line: string) => void;
@@ -118,6 +120,7 @@ export type ModeRun = {
   decisionLagMs: StageFigures['decisionLagMs'];
   robotsBehind: number;
   offlineDetectionMs: { robots: number; missed: number; p50: number; max: number; offlineAfterMs: number } | null;
+  workflowCacheSize: number;
   temporalPerRobotPerMinute: {
     signals: number;
     workflowTasks: number;
@@ -230,7 +233,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   const label = (robots: number) => `${mode} ${robots}x${opts.rate}Hz`;
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
   // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
-  const cacheSize = Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
+  const cacheSize = opts.cacheSize ?? Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
   const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) }, temporalNice: opts.temporalNice, temporalGogc: opts.temporalGogc });
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
@@ -369,6 +372,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       decisionLagMs: first?.decisionLagMs ?? null,
       robotsBehind,
       offlineDetectionMs: offline,
+      workflowCacheSize: cacheSize,
       temporalPerRobotPerMinute: work,
       fleetList: list,
       processes: first?.processes ?? {},
@@ -710,6 +714,7 @@ export function formatTable(report: Record<string, any>): string {
       const seen = `${o.robots - o.missed} of ${o.robots} silent robots seen offline`;
       return o.missed === o.robots ? seen : `${o.p50}/${o.max} (${seen}; limit ${o.offlineAfterMs + 5000})`;
     }],
+    ['robot worker cache (WORKFLOW_CACHE_SIZE)', (r) => (r.mode === 'floor' ? '-' : String(r.workflowCacheSize))],
     ['signals/robot/min', (r) => String(r.temporalPerRobotPerMinute?.signals ?? '-')],
     ['workflow tasks/robot/min', (r) => String(r.temporalPerRobotPerMinute?.workflowTasks ?? '-')],
     ['activities/robot/min', (r) => String(r.temporalPerRobotPerMinute?.activities ?? '-')],
@@ -767,6 +772,7 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--modes': out.modes = value().split(',').map(parseMode); break;
       case '--connect-rate': out.connectPerSecond = number(flag, value()); break;
       case '--settle': out.settleSeconds = Number(value()); break;
+      case '--cache-size': out.cacheSize = Math.floor(number(flag, value())); break;
       case '--smoke': Object.assign(out, smokeOptions); break;
       default: throw new Error(`unknown option ${flag} (see README "Performance")`);
     }
