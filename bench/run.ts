@@ -80,6 +80,8 @@ function progressPrinter(): (line: string) => void {
 }
 
 const FRESHNESS_LIMIT_MS = 2000;
+// The issue: a silent robot reported offline within OFFLINE_AFTER_SECONDS + 5 s.
+const OFFLINE_SLACK_MS = 5000;
 // The robot workflows may trail the projection, but not by more than the offline-detection margin the issue allows.
 const DECISION_LAG_LIMIT_MS = 5000;
 const LIST_FILTER = 'online=true AND batteryPercent>20';
@@ -354,7 +356,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     if (result.errors > 0) problems.push(`${result.errors} publishes not acknowledged by the broker`);
     if (lost > 0) problems.push(`${lost} heartbeats not written within 20 s of the end`);
     if (robotsBehind > 0) problems.push(`${robotsBehind} robots' last heartbeat missing from the projection`);
-    if (offline && offline.missed > 0) problems.push(`${offline.missed} silent robots never reported offline`);
+    problems.push(...offlineProblems(offline));
     if (lister.failures() > 0) problems.push(`${lister.failures()} fleet list requests failed`);
     for (const f of figures) problems.push(...f.problems.map((p) => (stages.length > 1 ? `${f.robots} robots: ${p}` : p)));
     const generatorFigures = sampler.between(holdStart.at, hold.to)['load generator'];
@@ -616,6 +618,15 @@ async function robotsBehindCount(db: PgClient, last: Record<string, number>): Pr
   return serials.filter((s) => projected.get(s) !== last[s]).length;
 }
 
+/** What the issue's offline target makes of a run's silent robots: each reported, none late. */
+export function offlineProblems(offline: ModeRun['offlineDetectionMs']): string[] {
+  if (!offline) return [];
+  const limit = offline.offlineAfterMs + OFFLINE_SLACK_MS;
+  const problems = offline.missed > 0 ? [`${offline.missed} silent robots never reported offline`] : [];
+  if (offline.robots > offline.missed && offline.max > limit) problems.push(`a silent robot reported offline after ${offline.max} ms, over the limit of ${limit} ms`);
+  return problems;
+}
+
 /** From each silent robot's last heartbeat to its offline event being recorded. */
 async function offlineDetection(db: PgClient, silent: Record<string, number>, offlineAfterMs: number): Promise<NonNullable<ModeRun['offlineDetectionMs']>> {
   const serials = Object.keys(silent);
@@ -712,7 +723,7 @@ export function formatTable(report: Record<string, any>): string {
       const o = r.offlineDetectionMs;
       if (!o?.robots) return '-';
       const seen = `${o.robots - o.missed} of ${o.robots} silent robots seen offline`;
-      return o.missed === o.robots ? seen : `${o.p50}/${o.max} (${seen}; limit ${o.offlineAfterMs + 5000})`;
+      return o.missed === o.robots ? seen : `${o.p50}/${o.max} (${seen}; limit ${o.offlineAfterMs + OFFLINE_SLACK_MS})`;
     }],
     ['robot worker cache (WORKFLOW_CACHE_SIZE)', (r) => (r.mode === 'floor' ? '-' : String(r.workflowCacheSize))],
     ['signals/robot/min', (r) => String(r.temporalPerRobotPerMinute?.signals ?? '-')],

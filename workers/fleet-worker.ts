@@ -25,7 +25,7 @@ export async function createFleetWorker(deps: {
     taskQueue: deps.taskQueue ?? taskQueues.fleet,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(deps.activityDeps),
-    // About 600 cached workflows fit per GB; a robot's workflow is small, and cache misses replay history.
+    // A cached robot workflow took about 0.4 MB (README, Cache sizes); a workflow not in the cache replays its history.
     maxCachedWorkflows: deps.maxCachedWorkflows ?? 2000,
   });
 }
