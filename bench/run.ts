@@ -130,7 +130,7 @@ export type ModeRun = {
     historyEvents: number;
     sampledRobots: number;
     /** Workflow task scheduled -> started, in the sampled and the silent robots' histories: how long decisions wait for the worker. */
-    workflowTaskWaitMs: { tasks: number; p50: number; p99: number; max: number };
+    workflowTaskWaitMs: { tasks: number; p50: number; p99: number; max: number; longest: WorkflowTaskWait | null };
   } | null;
   fleetList: {
     route: string;
@@ -658,6 +658,7 @@ async function temporalWork(
   const client = new TemporalClient({ connection });
   const totals = { signals: 0, workflowTasks: 0, activities: 0, historyEvents: 0 };
   const waits: number[] = [];
+  let longest: WorkflowTaskWait | null = null;
   const timeOf = (e: proto.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   try {
     for (const serial of [...serials, ...silentSerials]) {
@@ -671,7 +672,10 @@ async function temporalWork(
         const events = all.filter((e) => timeOf(e) >= window.from && timeOf(e) <= window.to);
         for (const e of events) {
           const scheduled = e.workflowTaskStartedEventAttributes && all.find((s) => Number(s.eventId) === Number(e.workflowTaskStartedEventAttributes!.scheduledEventId));
-          if (scheduled) waits.push(timeOf(e) - timeOf(scheduled));
+          if (!scheduled) continue;
+          const waitMs = timeOf(e) - timeOf(scheduled);
+          waits.push(waitMs);
+          if (longest === null || waitMs > longest.waitMs) longest = describeWait(serial, !sampled, waitMs, scheduled, all);
         }
         if (!sampled) {
           runId = all[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
@@ -698,7 +702,25 @@ async function temporalWork(
     activities: per(totals.activities),
     historyEvents: per(totals.historyEvents),
     sampledRobots: serials.length,
-    workflowTaskWaitMs: { tasks: waits.length, p50: wait.p50, p99: wait.p99, max: wait.max },
+    workflowTaskWaitMs: { tasks: waits.length, p50: wait.p50, p99: wait.p99, max: wait.max, longest },
+  };
+}
+
+type WorkflowTaskWait = { serial: string; silentRobot: boolean; waitMs: number; scheduledAt: string; attempt: number; stickyQueue: boolean; after: string | null };
+
+/** The longest-waiting task's circumstances: which robot, which queue, and what event led to it. */
+function describeWait(serial: string, silentRobot: boolean, waitMs: number, scheduled: proto.api.history.v1.IHistoryEvent, all: proto.api.history.v1.IHistoryEvent[]): WorkflowTaskWait {
+  const attrs = scheduled.workflowTaskScheduledEventAttributes;
+  const before = all.find((x) => Number(x.eventId) === Number(scheduled.eventId) - 1);
+  const seconds = Number(scheduled.eventTime?.seconds ?? 0) * 1000 + (scheduled.eventTime?.nanos ?? 0) / 1e6;
+  return {
+    serial,
+    silentRobot,
+    waitMs,
+    scheduledAt: new Date(seconds).toISOString(),
+    attempt: attrs?.attempt ?? 1,
+    stickyQueue: attrs?.taskQueue?.kind === proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY,
+    after: before?.eventType == null ? null : proto.api.enums.v1.EventType[before.eventType],
   };
 }
 
@@ -733,6 +755,10 @@ export function formatTable(report: Record<string, any>): string {
     ['workflow task wait p50/p99/max ms (tasks)', (r) => {
       const w = r.temporalPerRobotPerMinute?.workflowTaskWaitMs;
       return w ? `${w.p50}/${w.p99}/${w.max} (${w.tasks})` : '-';
+    }],
+    ['longest-waiting workflow task', (r) => {
+      const l = r.temporalPerRobotPerMinute?.workflowTaskWaitMs.longest;
+      return l ? `${l.waitMs} ms, ${l.silentRobot ? 'silent ' : ''}robot ${l.serial}, after ${l.after}, ${l.stickyQueue ? 'sticky' : 'normal'} queue, attempt ${l.attempt}` : '-';
     }],
     ['fleet list p50/p99 ms', (r) => `${r.fleetList.p50}/${r.fleetList.p99}`],
     ['fleet list answered by the API within 25/50/100 ms', (r) => (r.fleetList.server ? `${pct(r.fleetList.server.within25ms)}/${pct(r.fleetList.server.within50ms)}/${pct(r.fleetList.server.within100ms)} %` : '-')],
