@@ -646,6 +646,8 @@ async function offlineDetection(db: PgClient, silent: Record<string, number>, of
   return { robots: serials.length, missed: serials.length - rows.length, p50: p.p50, max: p.max, offlineAfterMs };
 }
 
+const eventTimeMs = (e: proto.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+
 /** Temporal work of a sample of robot workflows (every run of each) during the hold, per robot per minute. */
 async function temporalWork(
   address: string,
@@ -659,7 +661,6 @@ async function temporalWork(
   const totals = { signals: 0, workflowTasks: 0, activities: 0, historyEvents: 0 };
   const waits: number[] = [];
   let longest: WorkflowTaskWait | null = null;
-  const timeOf = (e: proto.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   try {
     for (const serial of [...serials, ...silentSerials]) {
       const sampled = serials.includes(serial);
@@ -669,11 +670,11 @@ async function temporalWork(
       for (let guard = 0; runId && guard < 50; guard++) {
         const history: proto.api.history.v1.IHistory = await client.workflow.getHandle(workflowIds.robot(serial), runId).fetchHistory();
         const all: proto.api.history.v1.IHistoryEvent[] = history.events ?? [];
-        const events = all.filter((e) => timeOf(e) >= window.from && timeOf(e) <= window.to);
+        const events = all.filter((e) => eventTimeMs(e) >= window.from && eventTimeMs(e) <= window.to);
         for (const e of events) {
           const scheduled = e.workflowTaskStartedEventAttributes && all.find((s) => Number(s.eventId) === Number(e.workflowTaskStartedEventAttributes!.scheduledEventId));
           if (!scheduled) continue;
-          const waitMs = timeOf(e) - timeOf(scheduled);
+          const waitMs = eventTimeMs(e) - eventTimeMs(scheduled);
           waits.push(waitMs);
           if (longest === null || waitMs > longest.waitMs) longest = describeWait(serial, !sampled, waitMs, scheduled, all);
         }
@@ -712,12 +713,11 @@ type WorkflowTaskWait = { serial: string; silentRobot: boolean; waitMs: number; 
 function describeWait(serial: string, silentRobot: boolean, waitMs: number, scheduled: proto.api.history.v1.IHistoryEvent, all: proto.api.history.v1.IHistoryEvent[]): WorkflowTaskWait {
   const attrs = scheduled.workflowTaskScheduledEventAttributes;
   const before = all.find((x) => Number(x.eventId) === Number(scheduled.eventId) - 1);
-  const seconds = Number(scheduled.eventTime?.seconds ?? 0) * 1000 + (scheduled.eventTime?.nanos ?? 0) / 1e6;
   return {
     serial,
     silentRobot,
     waitMs,
-    scheduledAt: new Date(seconds).toISOString(),
+    scheduledAt: new Date(eventTimeMs(scheduled)).toISOString(),
     attempt: attrs?.attempt ?? 1,
     stickyQueue: attrs?.taskQueue?.kind === proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY,
     after: before?.eventType == null ? null : proto.api.enums.v1.EventType[before.eventType],
