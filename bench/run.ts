@@ -83,7 +83,7 @@ const FRESHNESS_LIMIT_MS = 2000;
 // The issue: a silent robot reported offline within OFFLINE_AFTER_SECONDS + 5 s.
 const OFFLINE_SLACK_MS = 5000;
 // The robot workflows may trail the projection, but not by more than the offline-detection margin the issue allows.
-const DECISION_LAG_LIMIT_MS = 5000;
+const DECISION_LAG_LIMIT_MS = OFFLINE_SLACK_MS;
 const LIST_FILTER = 'online=true AND batteryPercent>20';
 const STEP_LADDER = [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_000, 15_000, 20_000];
 
