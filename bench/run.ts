@@ -2,12 +2,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { ingestModes, type IngestMode } from '../ingest/heartbeat-pipeline';
 import { workflowIds } from '../temporal.config';
+import type { ListClientMessage, ListClientStart } from './list-client';
 import { benchSerial, percentiles, type LoadMessage, type LoadOptions, type LoadResult, type StageMark } from './load-generator';
 import { ProcessSampler, round } from './proc';
 import { repoRoot, runningStacks, startStack, type Stack } from './stack';
@@ -40,6 +40,8 @@ export type BenchOptions = {
   settleSeconds: number;
   fillerDevices: number;
   listEveryMs: number;
+  /** The route timed in place of the fleet list (a path with its query), to compare what a request costs. */
+  listRoute?: string;
   /** The robot worker's WORKFLOW_CACHE_SIZE; unset, the largest stage's robots plus a quarter (at least 2,000). */
   cacheSize?: number;
   json?: string;
@@ -141,8 +143,10 @@ export type ModeRun = {
     max: number;
     /** Shares of the hold's list requests the API itself answered within 25, 50 and 100 ms (its own histogram). */
     server: { requests: number; within25ms: number; within50ms: number; within100ms: number } | null;
-    /** The benchmark's own event-loop delay over the hold, where the requests are timed. */
-    clientLoopDelayMs: { p50: number; p99: number; max: number };
+    /** The list client's event-loop delay over the hold, where the requests are timed (null if it never got there). */
+    clientLoopDelayMs: { p50: number; p99: number; max: number } | null;
+    /** The slowest requests of the hold, each at its second into the hold: whether the tail comes in bursts. */
+    slowest: { atSecond: number; ms: number }[];
   };
   processes: ProcessFigures;
   cpuMsPerThousandHeartbeats: number | null;
@@ -240,9 +244,10 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
   let generator: ChildProcess | null = null;
+  let lister: ListLatency | null = null;
   try {
     await insertFillerDevices(db, opts.fillerDevices);
-    const listRoute = await chooseListRoute(stack);
+    const listRoute = opts.listRoute ?? (await chooseListRoute(stack));
     const total = Math.max(...stages);
     generator = fork(join(__dirname, 'load-generator.ts'), [], { execArgv: ['--import', 'tsx'], cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const sampler = new ProcessSampler({ ...stack.pids, 'load generator': generator.pid! });
@@ -252,7 +257,8 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const sampleSerials = Array.from({ length: sampleSize }, (_, k) => benchSerial('BENCH', k * sampleEvery));
     const poller = new FreshnessPoller(db, sampleSerials);
     const inbox = mode === 'designed' ? new InboxLagPoller(stack) : null;
-    const lister = new ListLatency(stack, listRoute, opts.listEveryMs);
+    const listLatency = new ListLatency(stack, listRoute, opts.listEveryMs);
+    lister = listLatency;
     const loadOptions: LoadOptions = {
       mqttUrl: stack.mqttUrl,
       rate: opts.rate,
@@ -313,7 +319,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         if (message.type === 'stage') {
           // Registered at once: the generator's result may come before the ingest's counter answers.
           const counted = written();
-          lister.mark(message.edge === 'start' ? 'from' : 'to');
+          listLatency.mark(message.edge === 'start' ? 'from' : 'to');
           if (message.edge === 'start') holdStarted = counted.then((w) => void (holdStart = { at: message.at, written: w }));
           else judged.push(Promise.all([counted, holdStarted]).then(([w]) => judge(message, holdStart, w)));
           return;
@@ -326,7 +332,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       generator!.once('exit', (code) => reject(new Error(`load generator exited (${code}) before reporting`)));
       generator!.send(loadOptions);
     });
-    lister.stop();
+    await listLatency.stop();
     await Promise.all(judged);
 
     // Drain: everything the broker acknowledged should be written by the ingest worker.
@@ -351,13 +357,13 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         })
       : null;
     const lost = Math.max(0, result.acked - accepted);
-    const list = await lister.figures(hold.from, hold.to);
+    const list = await listLatency.figures(hold.from, hold.to);
     const first = figures[0];
     if (result.errors > 0) problems.push(`${result.errors} publishes not acknowledged by the broker`);
     if (lost > 0) problems.push(`${lost} heartbeats not written within 20 s of the end`);
     if (robotsBehind > 0) problems.push(`${robotsBehind} robots' last heartbeat missing from the projection`);
     problems.push(...offlineProblems(offline));
-    if (lister.failures() > 0) problems.push(`${lister.failures()} fleet list requests failed`);
+    if (listLatency.failures() > 0) problems.push(`${listLatency.failures()} fleet list requests failed`);
     for (const f of figures) problems.push(...f.problems.map((p) => (stages.length > 1 ? `${f.robots} robots: ${p}` : p)));
     const generatorFigures = sampler.between(holdStart.at, hold.to)['load generator'];
     const run: ModeRun = {
@@ -387,6 +393,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     return { run, stages: figures };
   } finally {
     if (generator && generator.exitCode === null) generator.kill('SIGKILL');
+    await lister?.stop();
     await db.end().catch(() => undefined);
     await stack.stop();
     opts.progress('');
@@ -488,41 +495,44 @@ function freshnessFrom(samples: Record<string, number[]>, seen: Map<string, { at
 }
 
 /**
- * Sequential fleet-list requests while the load runs; figures for those sent inside a window (the
- * hold), beside what the API's own request histogram says of the same window and how late the
- * benchmark's own event loop ran, to tell the server's time from the time spent waiting around it.
+ * Sequential fleet-list requests while the load runs, sent and timed by a process of their own
+ * (bench/list-client.ts); figures for those sent inside a window (the hold), beside what the API's
+ * own request histogram says of the same window and how late the client's event loop ran, to tell
+ * the server's time from the time spent waiting around it.
  */
 class ListLatency {
   private requests: { at: number; ms: number | null }[] = [];
-  private running = true;
   private readonly server: { from?: Promise<Map<string, number> | null>; to?: Promise<Map<string, number> | null> } = {};
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly child: ChildProcess;
+  private readonly loopDelay: Promise<ModeRun['fleetList']['clientLoopDelayMs']>;
 
   constructor(private readonly stack: Stack, private readonly route: string, everyMs: number) {
-    void (async () => {
-      while (this.running) {
-        const at = Date.now();
-        const started = performance.now();
-        const ok = await fetch(`${stack.apiUrl}${route}`, { headers: { 'x-api-key': stack.apiKey }, signal: AbortSignal.timeout(10_000) })
-          .then(async (res) => (await res.arrayBuffer(), res.ok))
-          .catch(() => false);
-        this.requests.push({ at, ms: ok ? performance.now() - started : null });
-        await sleep(everyMs);
-      }
-    })();
+    this.child = fork(join(__dirname, 'list-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.loopDelay = new Promise((resolve) => {
+      this.child.on('message', (message: ListClientMessage) => {
+        if (message.type === 'request') this.requests.push({ at: message.at, ms: message.ms });
+        else resolve({ p50: message.p50, p99: message.p99, max: message.max });
+      });
+      this.child.once('exit', () => resolve(null));
+    });
+    this.child.send({ url: `${stack.apiUrl}${route}`, apiKey: stack.apiKey, everyMs } satisfies ListClientStart);
   }
 
-  /** The hold of the first stage starts or ends: snapshot the API's histogram, time the loop. */
+  /** The hold of the first stage starts or ends: snapshot the API's histogram, time the client's loop. */
   mark(edge: 'from' | 'to'): void {
     if (this.server[edge]) return;
     this.server[edge] = serverHistogram(this.stack.apiUrl, this.route.split('?')[0]);
-    if (edge === 'from') this.loopDelay.enable();
-    else this.loopDelay.disable();
+    if (this.child.connected) this.child.send(edge);
   }
 
-  stop(): void {
-    this.running = false;
-    this.loopDelay.disable();
+  /** Ends the client once its request in flight is answered. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || !this.child.connected) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    const timeout = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    this.child.send('stop');
+    await exited;
+    clearTimeout(timeout);
   }
 
   /** Failed requests over the whole run, the climb too. */
@@ -534,11 +544,10 @@ class ListLatency {
     const inWindow = this.requests.filter((r) => r.at >= from && r.at <= to);
     const latencies = inWindow.flatMap((r) => (r.ms === null ? [] : [r.ms]));
     const p = percentiles(latencies.map((x) => x * 10));
-    const [before, after] = await Promise.all([this.server.from, this.server.to]);
+    const [before, after, clientLoopDelayMs] = await Promise.all([this.server.from, this.server.to, this.loopDelay]);
     const count = (le: string) => (after?.get(le) ?? 0) - (before?.get(le) ?? 0);
     const served = count('+Inf');
     const share = (le: string) => round(count(le) / served, 3);
-    const ms = (ns: number) => round(ns / 1e6, 1);
     return {
       route: this.route,
       requests: inWindow.length,
@@ -547,7 +556,11 @@ class ListLatency {
       p99: p.p99 / 10,
       max: p.max / 10,
       server: before && after && served > 0 ? { requests: served, within25ms: share('0.025'), within50ms: share('0.05'), within100ms: share('0.1') } : null,
-      clientLoopDelayMs: { p50: ms(this.loopDelay.percentile(50)), p99: ms(this.loopDelay.percentile(99)), max: ms(this.loopDelay.max) },
+      clientLoopDelayMs,
+      slowest: inWindow
+        .flatMap((r) => (r.ms === null ? [] : [{ atSecond: round((r.at - from) / 1000, 1), ms: round(r.ms, 1) }]))
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 10),
     };
   }
 }
@@ -762,7 +775,7 @@ export function formatTable(report: Record<string, any>): string {
     }],
     ['fleet list p50/p99 ms', (r) => `${r.fleetList.p50}/${r.fleetList.p99}`],
     ['fleet list answered by the API within 25/50/100 ms', (r) => (r.fleetList.server ? `${pct(r.fleetList.server.within25ms)}/${pct(r.fleetList.server.within50ms)}/${pct(r.fleetList.server.within100ms)} %` : '-')],
-    ["benchmark's event-loop delay p50/p99/max ms", (r) => `${r.fleetList.clientLoopDelayMs.p50}/${r.fleetList.clientLoopDelayMs.p99}/${r.fleetList.clientLoopDelayMs.max}`],
+    ["list client's event-loop delay p50/p99/max ms", (r) => { const d = r.fleetList.clientLoopDelayMs; return d ? `${d.p50}/${d.p99}/${d.max}` : '-'; }],
     ['CPU ms per 1000 heartbeats', (r) => String(r.cpuMsPerThousandHeartbeats ?? '-')],
     ...pieces.map((p): [string, (r: ModeRun) => string] => [`${p} CPU% / MB`, (r) => (r.processes[p] ? `${r.processes[p].cpuPercent} / ${r.processes[p].peakMemoryMb}` : '-')]),
     ['load generator CPU%', (r) => String(r.generator.cpuPercent)],
@@ -810,6 +823,7 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--connect-rate': out.connectPerSecond = number(flag, value()); break;
       case '--settle': out.settleSeconds = Number(value()); break;
       case '--cache-size': out.cacheSize = Math.floor(number(flag, value())); break;
+      case '--list-route': out.listRoute = value(); if (!out.listRoute.startsWith('/')) throw new Error('--list-route takes a path, e.g. /v1/fleet-devices?pageSize=1'); break;
       case '--smoke': Object.assign(out, smokeOptions); break;
       default: throw new Error(`unknown option ${flag} (see README "Performance")`);
     }

@@ -20,6 +20,9 @@ test('the benchmark runs the designed mode end to end and loses no heartbeat', a
     expect(run.freshnessMs.heartbeats).toBeGreaterThan(0);
     expect(run.fleetList.requests).toBeGreaterThan(0);
     expect(run.fleetList.server?.requests).toBeGreaterThan(0);
+    // Timed in the list client's own process, which reports its event loop over the hold too.
+    expect(run.fleetList.slowest.length).toBe(Math.min(10, run.fleetList.requests));
+    expect(run.fleetList.clientLoopDelayMs?.p50).toBeGreaterThan(0);
     expect(run.processes['ingest worker'].peakMemoryMb).toBeGreaterThan(0);
   }
   // Histories were read; a steady robot may well have no workflow task in an 8 s hold (README "What reaches Temporal").
