@@ -2,9 +2,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * The benchmark's fleet-list client, in a process of its own (bench/run.ts ListLatency): in the
- * benchmark's process, whose event loop also polls freshness and the inbox and gathers figures,
- * an answer waited for that loop before it was timed (its delay p99 was 20 ms at 2,000 robots).
+ * The benchmark's fleet-list client, in a process of its own (bench/run.ts ListLatency), so that no
+ * answer waits for the benchmark's own work (freshness and inbox polls, figures) before it is timed.
  * Requests `url` one after another, `everyMs` after each answer, and sends `{ at, ms }` for each
  * (`ms` null for a failure); "from" and "to" bracket the window its own event-loop delay is read
  * over, sent on "to"; "stop" ends it.
