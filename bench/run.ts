@@ -7,7 +7,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { ingestModes, type IngestMode } from '../ingest/heartbeat-pipeline';
 import { workflowIds } from '../temporal.config';
-import type { ListClientMessage, ListClientStart } from './list-client';
+import type { Edge, ListClientMark, ListClientMessage, ListClientStart } from './list-client';
 import { benchSerial, percentiles, type LoadMessage, type LoadOptions, type LoadResult, type StageMark } from './load-generator';
 import { ProcessSampler, round } from './proc';
 import { repoRoot, runningStacks, startStack, type Stack } from './stack';
@@ -257,8 +257,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
     const sampleSerials = Array.from({ length: sampleSize }, (_, k) => benchSerial('BENCH', k * sampleEvery));
     const poller = new FreshnessPoller(db, sampleSerials);
     const inbox = mode === 'designed' ? new InboxLagPoller(stack) : null;
-    const listLatency = new ListLatency(stack, listRoute, opts.listEveryMs);
-    lister = listLatency;
+    const listLatency = (lister = new ListLatency(stack, listRoute, opts.listEveryMs));
     const loadOptions: LoadOptions = {
       mqttUrl: stack.mqttUrl,
       rate: opts.rate,
@@ -502,30 +501,32 @@ function freshnessFrom(samples: Record<string, number[]>, seen: Map<string, { at
  */
 class ListLatency {
   private requests: { at: number; ms: number | null }[] = [];
-  private readonly server: { from?: Promise<Map<string, number> | null>; to?: Promise<Map<string, number> | null> } = {};
   private readonly child: ChildProcess;
-  private readonly loopDelay: Promise<ModeRun['fleetList']['clientLoopDelayMs']>;
+  private readonly marked = new Set<Edge>();
+  private readonly marks: Record<Edge, Promise<ListClientMark | null>>;
 
   constructor(private readonly stack: Stack, private readonly route: string, everyMs: number) {
     this.child = fork(join(__dirname, 'list-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.loopDelay = new Promise((resolve) => {
-      this.child.on('message', (message: ListClientMessage) => {
-        if (message.type === 'request') this.requests.push({ at: message.at, ms: message.ms });
-        else resolve({ p50: message.p50, p99: message.p99, max: message.max });
-      });
-      this.child.once('exit', () => resolve(null));
+    const resolvers: Partial<Record<Edge, (mark: ListClientMark | null) => void>> = {};
+    const markOf = (edge: Edge) => new Promise<ListClientMark | null>((resolve) => (resolvers[edge] = resolve));
+    this.marks = { from: markOf('from'), to: markOf('to') };
+    this.child.on('message', (message: ListClientMessage) => {
+      if (message.type === 'request') this.requests.push({ at: message.at, ms: message.ms });
+      else resolvers[message.edge]!(message);
     });
-    this.child.send({ url: `${stack.apiUrl}${route}`, apiKey: stack.apiKey, everyMs } satisfies ListClientStart);
+    this.child.once('exit', () => Object.values(resolvers).forEach((resolve) => resolve(null)));
+    const start: ListClientStart = { url: `${stack.apiUrl}${route}`, metricsUrl: `${stack.apiUrl}/metrics`, apiKey: stack.apiKey, everyMs };
+    this.child.send(start);
   }
 
-  /** The hold of the first stage starts or ends: snapshot the API's histogram, time the client's loop. */
-  mark(edge: 'from' | 'to'): void {
-    if (this.server[edge]) return;
-    this.server[edge] = serverHistogram(this.stack.apiUrl, this.route.split('?')[0]);
-    if (this.child.connected) this.child.send(edge);
+  /** The hold of the first stage starts or ends: the client snapshots the API's histogram and times its loop, between two requests. */
+  mark(edge: Edge): void {
+    if (this.marked.has(edge) || !this.child.connected) return;
+    this.marked.add(edge);
+    this.child.send(edge);
   }
 
-  /** Ends the client once its request in flight is answered. */
+  /** Ends the client once its request in flight is answered and its marks are sent. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || !this.child.connected) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
@@ -544,7 +545,10 @@ class ListLatency {
     const inWindow = this.requests.filter((r) => r.at >= from && r.at <= to);
     const latencies = inWindow.flatMap((r) => (r.ms === null ? [] : [r.ms]));
     const p = percentiles(latencies.map((x) => x * 10));
-    const [before, after, clientLoopDelayMs] = await Promise.all([this.server.from, this.server.to, this.loopDelay]);
+    const [atFrom, atTo] = await Promise.all([this.marks.from, this.marks.to]);
+    const path = this.route.split('?')[0];
+    const [before, after] = [serverHistogram(atFrom?.metrics, path), serverHistogram(atTo?.metrics, path)];
+    const clientLoopDelayMs = atTo?.loopDelay ?? null;
     const count = (le: string) => (after?.get(le) ?? 0) - (before?.get(le) ?? 0);
     const served = count('+Inf');
     const share = (le: string) => round(count(le) / served, 3);
@@ -565,13 +569,10 @@ class ListLatency {
   }
 }
 
-/** Cumulative bucket counts (by `le`) of the API's request histogram for GETs of `path` answered 200. */
-async function serverHistogram(apiUrl: string, path: string): Promise<Map<string, number> | null> {
-  const text = await fetch(`${apiUrl}/metrics`)
-    .then((res) => (res.ok ? res.text() : ''))
-    .catch(() => '');
+/** Cumulative bucket counts (by `le`) of the API's request histogram for GETs of `path` answered 200, from a /metrics text. */
+function serverHistogram(text: string | null | undefined, path: string): Map<string, number> | null {
   const buckets = new Map<string, number>();
-  for (const line of text.split('\n')) {
+  for (const line of (text ?? '').split('\n')) {
     if (!line.startsWith('fleet_http_request_duration_seconds_bucket{')) continue;
     if (!line.includes(`route="${path}"`) || !line.includes('method="GET"') || !line.includes('status="200"')) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1];
