@@ -61,17 +61,39 @@ export async function startTemporalDevServer(opts: {
   // What the SDK's own CI uses: much faster, and a lost write only matters on power loss.
   if (opts.fast) args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
   if (opts.dbFile) await stopLeftoverServer(`${opts.dbFile}.pid`);
-  // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
   const [command, commandArgs] = niced(cli, args, opts.nice);
   const env = opts.gogc ? { ...process.env, GOGC: String(opts.gogc) } : process.env;
+  try {
+    return await launch(command, commandArgs, env, opts);
+  } catch (error) {
+    // Once in a CI run the server panicked while wiring itself up on restart, and not on the next try.
+    if (!(error instanceof TemporalExited)) throw error;
+    console.warn(`${error.message}\nstarting the Temporal dev server once more`);
+    return await launch(command, commandArgs, env, opts);
+  }
+}
+
+class TemporalExited extends Error {}
+
+async function launch(command: string, commandArgs: string[], env: NodeJS.ProcessEnv, opts: { port: number; uiPort?: number; dbFile?: string }): Promise<RunningTemporal> {
+  // Its own process group: a Ctrl-C meant for us must not stop the server before the workers.
   const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env });
   const stopOnExit = () => child.kill('SIGTERM');
   process.once('exit', stopOnExit);
   if (opts.dbFile && child.pid) writeFileSync(`${opts.dbFile}.pid`, String(child.pid));
-  let log = '';
-  child.stderr?.on('data', (chunk) => (log = (log + chunk).slice(-4000)));
+  // The start of its output as well as the end: a Go panic's reason comes first, then pages of stack.
+  let head = '';
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (head.length < 2000) head += String(chunk).slice(0, 2000 - head.length);
+    tail = (tail + chunk).slice(-4000);
+  });
+  const log = () => (head.length < 2000 ? tail : `${head}\n...\n${tail}`);
   const address = `127.0.0.1:${opts.port}`;
-  await waitForTemporal(address, child, () => log);
+  await waitForTemporal(address, child, log).catch((error: unknown) => {
+    if (error instanceof TemporalExited) process.removeListener('exit', stopOnExit);
+    throw error;
+  });
   return {
     address,
     uiUrl: opts.uiPort ? `http://127.0.0.1:${opts.uiPort}` : null,
@@ -89,7 +111,7 @@ export async function startTemporalDevServer(opts: {
 async function waitForTemporal(address: string, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`temporal server exited (${child.exitCode}): ${log()}`);
+    if (child.exitCode !== null) throw new TemporalExited(`temporal server exited (${child.exitCode}): ${log()}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
