@@ -9,7 +9,8 @@ import type { Heartbeat } from './heartbeat';
  * tells it when the projection stops hearing from the robot (domain/silence.ts). So Temporal work
  * per robot stays flat at 1 Hz.
  */
-export type ForwardMemo = { fingerprint: string; forwardedAt: number; newestTimestamp: number; lastReceivedAt: number };
+/** `fingerprint` and `lidOpen` are the last forwarded heartbeat's; the rest is the newest seen. */
+export type ForwardMemo = { fingerprint: string; lidOpen: boolean | undefined; forwardedAt: number; newestTimestamp: number; lastReceivedAt: number };
 
 export type ForwardRule = {
   /** The longest gap between two forwarded heartbeats of a robot that keeps sending. */
@@ -25,8 +26,13 @@ export function significantFingerprint(hb: Heartbeat): string {
 export function decideForward(memo: ForwardMemo | undefined, hb: Heartbeat, rule: ForwardRule): { forward: boolean; memo: ForwardMemo } {
   const fingerprint = significantFingerprint(hb);
   // An older heartbeat changes no state, but its robot events (keypad PINs) happened once and must
-  // reach the workflow, which takes each once by its timestamp. An exact repeat of the newest does not.
-  if (memo && hb.timestamp <= memo.newestTimestamp) return { forward: hb.events.length > 0 && hb.timestamp < memo.newestTimestamp, memo };
+  // reach the workflow, which takes each once by its timestamp; and a lid unlike the one last
+  // forwarded may be a lid cycle newer heartbeats overtook (domain/lid.ts). A repeat of the newest does not.
+  if (memo && hb.timestamp <= memo.newestTimestamp) {
+    const older = hb.timestamp < memo.newestTimestamp;
+    if (older && hb.lidOpen !== undefined && hb.lidOpen !== memo.lidOpen) return { forward: true, memo: { ...memo, fingerprint, lidOpen: hb.lidOpen } };
+    return { forward: older && hb.events.length > 0, memo };
+  }
   const forward =
     memo === undefined ||
     hb.events.length > 0 ||
@@ -34,5 +40,5 @@ export function decideForward(memo: ForwardMemo | undefined, hb: Heartbeat, rule
     hb.receivedAt - memo.lastReceivedAt >= rule.silenceMs ||
     hb.receivedAt - memo.forwardedAt >= rule.intervalMs;
   const seen = { newestTimestamp: hb.timestamp, lastReceivedAt: hb.receivedAt };
-  return { forward, memo: forward ? { fingerprint, forwardedAt: hb.receivedAt, ...seen } : { ...memo!, ...seen } };
+  return { forward, memo: forward ? { fingerprint, lidOpen: hb.lidOpen, forwardedAt: hb.receivedAt, ...seen } : { ...memo!, ...seen } };
 }

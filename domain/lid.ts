@@ -190,6 +190,10 @@ export function pinEntryEvents(e: JudgedEntry, policy: LockoutPolicy): EventDraf
  */
 export type LidTracker = {
   lidOpen: boolean | null;
+  /** Robot time of the last lid change decided; absent in runs started before late heartbeats were placed. */
+  lidChangedAt?: number;
+  /** Recent lid states by robot time, oldest first, for placing a late heartbeat among them. */
+  lidSeen?: LidSighting[];
   openCycle: { cycleId: string; openedAt: number; receivedAt: number } | null;
   /** Server time the last cycle started: an unlock before it is used up. */
   lastCycleReceivedAt: number | null;
@@ -200,6 +204,9 @@ export const initialLidTracker = (): LidTracker => ({ lidOpen: null, openCycle: 
 
 const RECENT_PIN_ENTRIES = 100;
 
+export type LidSighting = { at: number; open: boolean };
+const LID_SIGHTINGS_KEPT = 50;
+
 export type LidWork =
   | { kind: 'pin'; pinHash: string; timestamp: number; receivedAt: number }
   | { kind: 'open'; openedAt: number; receivedAt: number }
@@ -207,11 +214,12 @@ export type LidWork =
 
 /**
  * What one heartbeat asks of the lid service, in order: its new PIN entries (from any heartbeat,
- * even one too old to change the shadow), then a lid change (only from a heartbeat that was
- * applied, i.e. newer than every one before it). A close names no cycle: the opening before it
- * may be in the same batch, its cycle not started yet.
+ * even one too old to change the shadow), then a lid change: from a heartbeat that was applied
+ * (newer than every one before it), or, with `lateLid`, from a late one that shows an opening and
+ * closing the heartbeats in arrival order hid (see `lidMovedUnseen`). A close names no cycle: the
+ * opening before it may be in the same batch, its cycle not started yet.
  */
-export function lidWorkFor(tracker: LidTracker, hb: Heartbeat, applied: boolean): { tracker: LidTracker; work: LidWork[] } {
+export function lidWorkFor(tracker: LidTracker, hb: Heartbeat, applied: boolean, lateLid = true): { tracker: LidTracker; work: LidWork[] } {
   const work: LidWork[] = [];
   let recent = tracker.recentPinEntries;
   for (const e of hb.events) {
@@ -222,12 +230,50 @@ export function lidWorkFor(tracker: LidTracker, hb: Heartbeat, applied: boolean)
     work.push({ kind: 'pin', pinHash: e.pinHash, timestamp: e.timestamp, receivedAt: hb.receivedAt });
   }
   let next: LidTracker = { ...tracker, recentPinEntries: recent };
-  if (applied && hb.lidOpen !== undefined && hb.lidOpen !== tracker.lidOpen) {
-    next = { ...next, lidOpen: hb.lidOpen };
+  if (hb.lidOpen === undefined) return { tracker: next, work };
+  const seen = tracker.lidSeen ?? [];
+  next = { ...next, lidSeen: remember(seen, { at: hb.timestamp, open: hb.lidOpen }) };
+  if (applied && hb.lidOpen !== tracker.lidOpen) {
+    next = { ...next, lidOpen: hb.lidOpen, lidChangedAt: hb.timestamp };
     if (hb.lidOpen) work.push({ kind: 'open', openedAt: hb.timestamp, receivedAt: hb.receivedAt });
     else if (tracker.lidOpen) work.push({ kind: 'close', closedAt: hb.timestamp, receivedAt: hb.receivedAt });
+  } else if (!applied && lateLid) {
+    const back = lidMovedUnseen(tracker, seen, hb.timestamp, hb.lidOpen);
+    if (back !== null) {
+      const [first, second]: ['open' | 'close', 'open' | 'close'] = hb.lidOpen ? ['open', 'close'] : ['close', 'open'];
+      work.push(lidChange(first, hb.timestamp, hb.receivedAt), lidChange(second, back, hb.receivedAt));
+      next = { ...next, lidChangedAt: back };
+    }
   }
   return { tracker: next, work };
+}
+
+const lidChange = (kind: 'open' | 'close', at: number, receivedAt: number): LidWork =>
+  kind === 'open' ? { kind, openedAt: at, receivedAt } : { kind, closedAt: at, receivedAt };
+
+/**
+ * For a heartbeat older than the newest applied: when its lid differs from the lid decided since
+ * before it, the lid moved and moved back while newer heartbeats overtook this one (a broker resends
+ * a reconnecting subscriber's backlog interleaved with live messages). Returns when it moved back:
+ * the first sighting after it, the earliest the robot clock vouches for. A heartbeat from before
+ * the last decided change changes nothing: the cycles there were already decided.
+ */
+function lidMovedUnseen(tracker: LidTracker, seen: LidSighting[], at: number, open: boolean): number | null {
+  const { lidOpen: current, lidChangedAt } = tracker;
+  if (current === null || lidChangedAt === undefined || open === current || at <= lidChangedAt) return null;
+  return seen.find((s) => s.at > at && s.open === current)?.at ?? null;
+}
+
+/** Remembers a batch's lid sightings before its heartbeats are taken one by one, so a late one is placed among those of its own batch too. */
+export function rememberLidSightings(tracker: LidTracker, heartbeats: Heartbeat[]): LidTracker {
+  let seen = tracker.lidSeen ?? [];
+  for (const hb of heartbeats) if (hb.lidOpen !== undefined) seen = remember(seen, { at: hb.timestamp, open: hb.lidOpen });
+  return { ...tracker, lidSeen: seen };
+}
+
+function remember(seen: LidSighting[], sighting: LidSighting): LidSighting[] {
+  if (seen.some((s) => s.at === sighting.at)) return seen;
+  return [...seen, sighting].sort((a, b) => a.at - b.at).slice(-LID_SIGHTINGS_KEPT);
 }
 
 export function cycleStarted(tracker: LidTracker, cycle: { cycleId: string; openedAt: number; receivedAt: number }): LidTracker {

@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { workflowIds } from '../temporal.config';
-import { eventually, startFleet, type TestFleet } from './support/fleet';
+import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { command, events, historyText, inMinutes, lidCycles, settle, simulatedRobot } from './support/lid';
 import { connectRobot, heartbeat, publish } from './support/robot';
 
@@ -223,6 +223,50 @@ test('a worker stopped mid-cycle resumes it: the close while it was down complet
   } finally {
     await r.stop();
   }
+});
+
+test('a lid opened and closed while newer heartbeats overtook it (a broker resending a backlog) is one cycle at the robot times, counted once', async () => {
+  const serial = uniqueSerial('L');
+  const topic = `robot/${serial}/status`;
+  const t = Date.now() - 60_000;
+  const at = (seconds: number, isOpen: boolean) => heartbeat(serial, { timestamp: t + seconds * 1000, lid: { is_open: isOpen } });
+  await publish(mqtt, topic, at(0, false));
+  await eventually(async () => expect((await fleet.api(`/v1/devices/${serial}`)).status).toBe(200));
+  // Live heartbeats at 10 and 11 s came before the backlog from 2 to 5 s, in which the lid opened and closed.
+  for (const hb of [at(10, false), at(11, false), at(2, true), at(3, true), at(5, false), at(4, true)]) await publish(mqtt, topic, hb);
+
+  const [cycle] = await eventually(async () => {
+    const cycles = await lidCycles(fleet, serial);
+    expect(cycles).toHaveLength(1);
+    expect(cycles[0].status).toBe('COMPLETE');
+    return cycles;
+  });
+  expect(cycle).toMatchObject({ startedAt: new Date(t + 2000).toISOString(), endedAt: new Date(t + 5000).toISOString(), forced: true });
+  // The backlog resent once more: nothing new.
+  for (const hb of [at(2, true), at(5, false)]) await publish(mqtt, topic, hb);
+  await settle(1500);
+  expect(await lidCycles(fleet, serial)).toHaveLength(1);
+  expect(await events(fleet, serial, 'LidCycle.Started')).toHaveLength(1);
+});
+
+test('a late lid opening the robot workflow sees after a newer closed heartbeat is a cycle closed by that heartbeat', async () => {
+  const serial = uniqueSerial('L');
+  const topic = `robot/${serial}/status`;
+  const t = Date.now() - 60_000;
+  await publish(mqtt, topic, heartbeat(serial, { timestamp: t, lid: { is_open: false } }));
+  // A component fault makes the ingest forward this one: the workflow applies it before the late ones.
+  const faulty = { GPS: 'OK', CAMERAS: 'TIMEOUT', LTE_ROUTERS: 'OK' } as const;
+  await publish(mqtt, topic, heartbeat(serial, { timestamp: t + 10_000, lid: { is_open: false }, components: faulty }));
+  await eventually(async () => expect((await events(fleet, serial, 'Device.HealthDegraded')).length).toBe(1));
+  for (const s of [2, 3]) await publish(mqtt, topic, heartbeat(serial, { timestamp: t + s * 1000, lid: { is_open: true }, components: faulty }));
+
+  const [cycle] = await eventually(async () => {
+    const cycles = await lidCycles(fleet, serial);
+    expect(cycles).toHaveLength(1);
+    expect(cycles[0].status).toBe('COMPLETE');
+    return cycles;
+  });
+  expect(cycle).toMatchObject({ startedAt: new Date(t + 2000).toISOString(), endedAt: new Date(t + 10_000).toISOString() });
 });
 
 test('the magic-lid flow pushes the PIN to the robot sealed, and the robot unlocks itself when it is typed', async () => {

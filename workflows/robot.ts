@@ -19,7 +19,7 @@ import { applyHeartbeat, checkSilence, initialRobotState, silenceBackstop, type 
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
 import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
-import { defaultLidSettings, initialLidTracker, lidWorkFor, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
+import { defaultLidSettings, initialLidTracker, lidWorkFor, rememberLidSightings, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
 import { runLidWork } from './robot-lid';
 
 /**
@@ -82,6 +82,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
+  const lateLid = patched('lid-late-heartbeats');
   let lidTracker = input.lidTracker ?? initialLidTracker();
 
   while (!workflowInfo().continueAsNewSuggested) {
@@ -100,10 +101,13 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
     silenceReported = false;
     if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
     if (inbox.length > 0) {
-      for (const heartbeat of inbox.splice(0)) {
+      // In robot-time order: after an ingest restart a broker's resent backlog comes mixed with live heartbeats.
+      const batch = lateLid ? inbox.splice(0).sort((a, b) => a.timestamp - b.timestamp) : inbox.splice(0);
+      if (lateLid) lidTracker = rememberLidSightings(lidTracker, batch);
+      for (const heartbeat of batch) {
         const t = applyHeartbeat(state, heartbeat);
         if (lidService) {
-          const lid = lidWorkFor(lidTracker, heartbeat, t.state !== state);
+          const lid = lidWorkFor(lidTracker, heartbeat, t.state !== state, lateLid);
           lidTracker = lid.tracker;
           lidWork.push(...lid.work);
         }

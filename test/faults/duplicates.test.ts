@@ -56,7 +56,7 @@ async function reaches<T>(read: () => Promise<T>, expected: T, timeoutMs = 60_00
   expect(await read()).toEqual(expected);
 }
 
-test('duplicated and reordered heartbeats: the newest wins everywhere, each change and each PIN entry is recorded once', async () => {
+test('duplicated and reordered heartbeats: the newest wins everywhere, each change, PIN entry and overtaken lid cycle is recorded once', async () => {
   const serial = serialOf();
   const t = Date.now();
   const pinAt = t + 1500;
@@ -70,11 +70,11 @@ test('duplicated and reordered heartbeats: the newest wins everywhere, each chan
   await waitUntil('h4 applied', async () => (await state(serial)).lastHeartbeatAt === t + 4000, 30_000);
   await reaches(
     async () => {
-      const [st, row, cycles] = await Promise.all([state(serial), device(serial), stack.prisma.lidCycle.count({ where: { serialNumber: serial } })]);
+      const [st, row, rows] = await Promise.all([state(serial), device(serial), stack.prisma.lidCycle.findMany({ where: { serialNumber: serial } })]);
       return {
         workflow: { lastHeartbeatAt: st.lastHeartbeatAt, gps: st.components.GPS?.code, lidOpen: st.latest?.lidOpen },
         projection: { lastHeartbeatAt: row.lastHeartbeatAt?.getTime(), lidOpen: row.lidIsOpen },
-        cycles,
+        cycles: rows.map((c) => `${c.status} ${c.startedAt.getTime()}-${c.endedAt?.getTime()}`),
         degraded: (await events(serial, 'Device.HealthDegraded')).length,
         restored: (await events(serial, 'Device.HealthRestored')).length,
         // It goes silent after these (and offline after OFFLINE_AFTER_SECONDS): it came online once.
@@ -86,8 +86,9 @@ test('duplicated and reordered heartbeats: the newest wins everywhere, each chan
     {
       workflow: { lastHeartbeatAt: t + 4000, gps: 'OK', lidOpen: false },
       projection: { lastHeartbeatAt: t + 4000, lidOpen: false },
-      // The lid was open only in a heartbeat older than the newest: no cycle.
-      cycles: 0,
+      // The lid was open only in a heartbeat older than the newest: it opened at 2 s and was closed
+      // by h3 (3 s), a cycle the newer heartbeats overtook, recorded once.
+      cycles: [`COMPLETE ${t + 2000}-${t + 3000}`],
       // h3's fault and h4's recovery, once each; h2 came too late to change anything.
       degraded: 1,
       restored: 1,

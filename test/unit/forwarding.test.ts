@@ -91,10 +91,28 @@ describe('decideForward', () => {
       forwarded(
         heartbeat(10, { events: [{ ...pin, timestamp: t0 + 10_000 }] }),
         heartbeat(10, { ...late, events: [{ ...pin, timestamp: t0 + 10_000 }] }),
-        heartbeat(5, { ...late, lidOpen: true, events: [pin] }),
+        heartbeat(5, { ...late, events: [pin] }),
         heartbeat(9, { ...late, components: { GPS: 'CRITICAL_FAULT' } }),
       ),
     ).toEqual([true, false, true, false]);
+  });
+
+  it('forwards a late heartbeat whose lid differs from the last forwarded, which may be a lid cycle newer ones overtook', () => {
+    const late = { receivedAt: t0 + 1_000 };
+    const open = { ...late, lidOpen: true };
+    // 10 and 11 came live before the backlog 2..5: the workflow must see the lid open at 2 and closed at 5.
+    expect(forwarded(heartbeat(0), heartbeat(10), heartbeat(11), heartbeat(2, open), heartbeat(3, open), heartbeat(5, late), heartbeat(4, open))).toEqual([
+      true,
+      false,
+      false,
+      true,
+      false,
+      true,
+      true,
+    ]);
+    // The next live heartbeat brings the workflow back to the newest lid.
+    expect(forwarded(heartbeat(10), heartbeat(6, open), heartbeat(12))).toEqual([true, true, true]);
+    expect(forwarded(heartbeat(10), heartbeat(6, { ...late, lidOpen: undefined }), heartbeat(7, late))).toEqual([true, false, false]);
   });
 
   it('compares against the last forwarded state, so a change that reverts before forwarding is still seen as a change', () => {

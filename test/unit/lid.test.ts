@@ -9,6 +9,7 @@ import {
   judgePin,
   lidCycleCompletedEvent,
   lidWorkFor,
+  rememberLidSightings,
   openGuard,
   pinEntryEvents,
   registerPinOutcome,
@@ -155,6 +156,67 @@ describe('what the robot workflow takes from heartbeats', () => {
       { kind: 'open', openedAt: 2, receivedAt: 7 },
       { kind: 'close', closedAt: 3, receivedAt: 8 },
     ]);
+  });
+
+  /** Feeds [robot time, lid open] in arrival order, as the robot workflow does; returns the lid work. */
+  function lidWorkInArrivalOrder(arrivals: [number, boolean][], lateLid = true): string[] {
+    let tracker = initialLidTracker();
+    let newest = -Infinity;
+    const work: string[] = [];
+    for (const [t, lidOpen] of arrivals) {
+      const r = lidWorkFor(tracker, hb(t, { lidOpen, receivedAt: 1_000 + work.length }), t > newest, lateLid);
+      newest = Math.max(newest, t);
+      tracker = r.tracker;
+      work.push(...r.work.map((w) => (w.kind === 'open' ? `open@${w.openedAt}` : w.kind === 'close' ? `close@${w.closedAt}` : 'pin')));
+    }
+    return work;
+  }
+
+  it('finds a lid cycle that newer heartbeats overtook: open from the late heartbeat, closed by the first sighting after it', () => {
+    // Closed at 1; the lid opened at 2 and closed at 3, but closed heartbeats at 5 and 6 arrived first.
+    expect(lidWorkInArrivalOrder([[1, false], [5, false], [6, false], [2, true], [3, false], [2, true]])).toEqual(['open@2', 'close@5']);
+  });
+
+  it('finds a close and reopening that newer heartbeats overtook while the lid is open', () => {
+    expect(lidWorkInArrivalOrder([[1, false], [2, true], [6, true], [4, false], [5, true]])).toEqual(['open@2', 'close@4', 'open@6']);
+  });
+
+  it('leaves a late heartbeat alone when it is older than the last decided change, or no lid was decided', () => {
+    // 3 and 4 lie inside the cycle 2..5 already decided; 0 before it.
+    expect(lidWorkInArrivalOrder([[1, false], [2, true], [5, false], [3, false], [4, true], [0, true]])).toEqual(['open@2', 'close@5']);
+    expect(lidWorkInArrivalOrder([[5, false], [2, true]])).toEqual([]);
+  });
+
+  it('does nothing with late heartbeats in runs started before it (lateLid off), yet remembers them', () => {
+    expect(lidWorkInArrivalOrder([[1, false], [5, false], [2, true]], false)).toEqual([]);
+  });
+
+  it('keeps only the recent sightings', () => {
+    let tracker = initialLidTracker();
+    for (let t = 1; t <= 60; t++) tracker = lidWorkFor(tracker, hb(t, { lidOpen: false }), true).tracker;
+    expect(tracker.lidSeen?.map((s) => s.at)).toEqual(Array.from({ length: 50 }, (_, i) => i + 11));
+    // Older than all kept: closed by the earliest sighting still kept.
+    expect(lidWorkFor(tracker, hb(5, { lidOpen: true }), false).work).toEqual([
+      { kind: 'open', openedAt: 5, receivedAt: 10 },
+      { kind: 'close', closedAt: 11, receivedAt: 10 },
+    ]);
+    expect(lidWorkFor(tracker, hb(15.5, { lidOpen: true }), false).work).toEqual([
+      { kind: 'open', openedAt: 15.5, receivedAt: 20.5 },
+      { kind: 'close', closedAt: 16, receivedAt: 20.5 },
+    ]);
+  });
+
+  it('places a late heartbeat among those of its own batch, remembered first: each cycle closes at its own closed sighting', () => {
+    let tracker = lidWorkFor(lidWorkFor(initialLidTracker(), hb(1, { lidOpen: false }), true).tracker, hb(10, { lidOpen: false }), true).tracker;
+    const batch = [hb(2, { lidOpen: true }), hb(3, { lidOpen: false }), hb(4, { lidOpen: true }), hb(5, { lidOpen: false })];
+    tracker = rememberLidSightings(tracker, batch);
+    const work: string[] = [];
+    for (const late of batch) {
+      const r = lidWorkFor(tracker, late, false);
+      tracker = r.tracker;
+      work.push(...r.work.map((w) => (w.kind === 'open' ? `open@${w.openedAt}` : w.kind === 'close' ? `close@${w.closedAt}` : 'pin')));
+    }
+    expect(work).toEqual(['open@2', 'close@3', 'open@4', 'close@5']);
   });
 
   it('uses an unlock up to the grace period before an opening, never one before the last cycle', () => {

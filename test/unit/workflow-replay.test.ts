@@ -13,7 +13,9 @@ import { Worker } from '@temporalio/worker';
  *   recorded before `patched('last-seen-local-activity')`: its deadline timer read last-seen with
  *   a scheduled activity;
  * - robot-pin-entry, command-unlock, lid-cycle: a delivery (PIN set, right PIN on the keypad,
- *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities.
+ *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities;
+ * - robot-late-lid: a lid-open heartbeat arriving after a newer closed one, recorded before
+ *   `patched('lid-late-heartbeats')`, when the workflow ignored it (now it is a lid cycle).
  */
 const dir = join(__dirname, '..', 'fixtures', 'histories');
 
