@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { workflowIds } from '../temporal.config';
-import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
+import { RobotSimulator } from '../simulator/robot-simulator';
+import { eventually, required, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { command, events, historyText, inMinutes, lidCycles, settle, simulatedRobot } from './support/lid';
 import { connectRobot, heartbeat, publish } from './support/robot';
 
@@ -267,6 +268,33 @@ test('a late lid opening the robot workflow sees after a newer closed heartbeat 
     return cycles;
   });
   expect(cycle).toMatchObject({ startedAt: new Date(t + 2000).toISOString(), endedAt: new Date(t + 10_000).toISOString() });
+});
+
+test('a lid opened and closed while the ingest worker was down, with other robots sending meanwhile, is one cycle', async () => {
+  const serials = Array.from({ length: 200 }, () => uniqueSerial('B'));
+  const r = await simulatedRobot(fleet);
+  const others = new RobotSimulator({ mqttUrl: required('MQTT_URL'), serials, intervalMs: 100 });
+  await others.start();
+  try {
+    await settle(1000);
+    // The broker queues the backlog for the ingest's session and resends it mixed with live heartbeats.
+    await fleet.restartIngest(async () => {
+      await r.sim.moveLid(r.serial, true);
+      await settle(1000);
+      await r.sim.moveLid(r.serial, false);
+      await settle(1000);
+    });
+    const [cycle] = await eventually(async () => {
+      const cycles = await lidCycles(fleet, r.serial);
+      expect(cycles).toHaveLength(1);
+      expect(cycles[0].status).toBe('COMPLETE');
+      return cycles;
+    });
+    expect(cycle.forced).toBe(true);
+  } finally {
+    await others.stop();
+    await r.stop();
+  }
 });
 
 test('the magic-lid flow pushes the PIN to the robot sealed, and the robot unlocks itself when it is typed', async () => {

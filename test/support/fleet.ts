@@ -41,7 +41,8 @@ export type TestFleet = {
   greengrass: LocalGreengrass;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
-  restartIngest(): Promise<void>;
+  /** Stops the ingest worker, runs `whileDown`, and starts a new one on the same MQTT session. */
+  restartIngest(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -126,8 +127,9 @@ export async function startFleet(
     eventStream,
     stopWorker,
     startWorker,
-    restartIngest: async () => {
+    restartIngest: async (whileDown) => {
       await fleet.ingest.close();
+      await whileDown?.();
       fleet.ingest = await newIngest();
     },
     stop: async () => {
