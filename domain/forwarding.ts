@@ -7,9 +7,9 @@ import type { Heartbeat } from './heartbeat';
  * marked offline for, and otherwise at most once per `intervalMs`, which keeps its shadow from
  * going stale. It does not need heartbeats to know a robot is alive: the ingest's silence sweeper
  * tells it when the projection stops hearing from the robot (domain/silence.ts). So Temporal work
- * per robot stays flat at 1 Hz.
+ * per robot stays flat at 1 Hz. In the memo, `fingerprint` and `lidOpen` are the last forwarded
+ * heartbeat's; the rest is the newest seen.
  */
-/** `fingerprint` and `lidOpen` are the last forwarded heartbeat's; the rest is the newest seen. */
 export type ForwardMemo = { fingerprint: string; lidOpen: boolean | undefined; forwardedAt: number; newestTimestamp: number; lastReceivedAt: number };
 
 export type ForwardRule = {
