@@ -70,11 +70,47 @@ export function applyHeartbeat(state: RobotState, hb: Heartbeat): Transition {
     const previous = state.components[name]?.code;
     if (previous === code) continue;
     next.components[name] = { code, since: hb.timestamp };
-    if (isFault(code)) events.push(healthEvent('Device.HealthDegraded', state.serial, name, code, hb.timestamp));
-    else if (isFault(previous)) events.push(healthEvent('Device.HealthRestored', state.serial, name, code, hb.timestamp));
+    events.push(...healthChange(state.serial, name, previous, code, hb.timestamp));
   }
   next.fleetStatus = computeFleetStatus({ online: next.online }).status;
   return { state: next, events };
+}
+
+function healthChange(serial: string, name: string, previous: ComponentCode | undefined, code: ComponentCode, at: number): EventDraft[] {
+  if (isFault(code)) return [healthEvent('Device.HealthDegraded', serial, name, code, at)];
+  if (isFault(previous)) return [healthEvent('Device.HealthRestored', serial, name, code, at)];
+  return [];
+}
+
+/** Component codes of recent heartbeats by robot time, oldest first: where a late heartbeat is placed. */
+export type ComponentSighting = { at: number; codes: Record<string, ComponentCode> };
+const COMPONENT_SIGHTINGS_KEPT = 20;
+
+export function rememberComponents(seen: ComponentSighting[], heartbeats: Heartbeat[]): ComponentSighting[] {
+  const known = new Set(seen.map((s) => s.at));
+  const added = heartbeats.filter((hb) => !known.has(hb.timestamp)).map((hb) => ({ at: hb.timestamp, codes: hb.components }));
+  return [...seen, ...added].sort((a, b) => a.at - b.at).slice(-COMPONENT_SIGHTINGS_KEPT);
+}
+
+/**
+ * A heartbeat older than the newest applied (which `applyHeartbeat` ignores): a component code in it
+ * that differs from the code decided since before it is a change newer heartbeats overtook (as the
+ * lid's, domain/lid.ts), so the component changed at its time and changed back by the first
+ * sighting after it with the current code. Both changes raise their health events; the current
+ * code then counts from that sighting, so the same late heartbeat again changes nothing.
+ */
+export function placeLateHeartbeat(state: RobotState, hb: Heartbeat, seen: ComponentSighting[]): Transition {
+  const events: EventDraft[] = [];
+  let components = state.components;
+  for (const [name, code] of Object.entries(hb.components)) {
+    const current = components[name];
+    if (!current || code === current.code || hb.timestamp <= current.since) continue;
+    const back = seen.find((s) => s.at > hb.timestamp && s.codes[name] === current.code)?.at;
+    if (back === undefined) continue;
+    components = { ...components, [name]: { code: current.code, since: back } };
+    events.push(...healthChange(state.serial, name, current.code, code, hb.timestamp), ...healthChange(state.serial, name, code, current.code, back));
+  }
+  return components === state.components ? { state, events } : { state: { ...state, components }, events };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import type { ComponentCode } from '../domain/heartbeat';
 import { robotStateQuery } from '../workflows/robot';
 import { searchAttributes, workflowIds } from '../temporal.config';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
@@ -122,6 +123,30 @@ test('a component fault raises HealthDegraded and its recovery HealthRestored', 
   await publish(robot, `robot/${serial}/status`, heartbeat(serial, { timestamp: Date.now() + 2 }));
   await eventually(async () => expect(await events(serial, 'Device.HealthRestored')).toHaveLength(1));
   expect(await events(serial, 'Device.HealthDegraded')).toHaveLength(1);
+});
+
+test('a fault and its recovery that a newer heartbeat overtook still raise their events, at the robot times', async () => {
+  const serial = uniqueSerial();
+  const topic = `robot/${serial}/status`;
+  const t = Date.now() - 60_000;
+  const codes = (cameras: ComponentCode, lte: ComponentCode = 'OK') => ({ GPS: 'OK', CAMERAS: cameras, LTE_ROUTERS: lte }) as const;
+  await publish(robot, topic, heartbeat(serial, { timestamp: t, components: codes('OK') }));
+  // The LTE router's READY (no health event) makes the ingest forward this one; the workflow applies it first.
+  await publish(robot, topic, heartbeat(serial, { timestamp: t + 10_000, components: codes('OK', 'READY') }));
+  await eventually(async () => expect((await robotState(serial)).lastHeartbeatAt).toBe(t + 10_000));
+  await publish(robot, topic, heartbeat(serial, { timestamp: t + 2000, components: codes('TIMEOUT', 'READY') }));
+
+  const health = async () =>
+    (await events(serial)).filter((e) => e.type.startsWith('Device.Health')).map((e) => [e.type, (e.data as { componentName: string }).componentName, e.occurredAt.getTime() - t]);
+  await eventually(async () => expect((await health()).length).toBe(2));
+  expect(await health()).toEqual([
+    ['Device.HealthDegraded', 'CAMERAS', 2000],
+    ['Device.HealthRestored', 'CAMERAS', 10_000],
+  ]);
+  await publish(robot, topic, heartbeat(serial, { timestamp: t + 2000, components: codes('TIMEOUT', 'READY') }));
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await health()).toHaveLength(2);
+  expect((await robotState(serial)).components.CAMERAS).toEqual({ code: 'OK', since: t + 10_000 });
 });
 
 test('duplicate and out-of-order heartbeats never move state backwards', async () => {

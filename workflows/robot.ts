@@ -15,7 +15,16 @@ import {
 import type { createActivities } from '../activities';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
-import { applyHeartbeat, checkSilence, initialRobotState, silenceBackstop, type RobotState } from '../domain/robot-state';
+import {
+  applyHeartbeat,
+  checkSilence,
+  initialRobotState,
+  placeLateHeartbeat,
+  rememberComponents,
+  silenceBackstop,
+  type ComponentSighting,
+  type RobotState,
+} from '../domain/robot-state';
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
 import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
@@ -38,6 +47,8 @@ export type RobotWorkflowInput = {
   lid?: LidSettings;
   /** Carried through continue-as-new. */
   lidTracker?: LidTracker;
+  /** Recent component codes by robot time, for late heartbeats; carried through continue-as-new. */
+  componentsSeen?: ComponentSighting[];
   /** The business facts FleetStatus needs (fleetFactsSignal); carried through continue-as-new. */
   fleetFacts?: FleetFactsUpdate;
   /** DriveU streamer status (driveuSignal), and reports not yet recorded; carried through continue-as-new. */
@@ -82,8 +93,10 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
-  const lateLid = patched('lid-late-heartbeats');
+  // Late heartbeats (older than the newest applied) placed by robot time, for the lid and components.
+  const placeLate = patched('late-heartbeats');
   let lidTracker = input.lidTracker ?? initialLidTracker();
+  let componentsSeen = input.componentsSeen ?? [];
 
   while (!workflowInfo().continueAsNewSuggested) {
     // Offline detection is the sweeper's signal; this far-off timer is the backstop. (A timer's
@@ -102,12 +115,17 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
     if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
     if (inbox.length > 0) {
       // In robot-time order: after an ingest restart a broker's resent backlog comes mixed with live heartbeats.
-      const batch = lateLid ? inbox.splice(0).sort((a, b) => a.timestamp - b.timestamp) : inbox.splice(0);
-      if (lateLid) lidTracker = rememberLidSightings(lidTracker, batch);
+      const batch = placeLate ? inbox.splice(0).sort((a, b) => a.timestamp - b.timestamp) : inbox.splice(0);
+      if (placeLate) {
+        lidTracker = rememberLidSightings(lidTracker, batch);
+        componentsSeen = rememberComponents(componentsSeen, batch);
+      }
       for (const heartbeat of batch) {
-        const t = applyHeartbeat(state, heartbeat);
+        const inOrder = applyHeartbeat(state, heartbeat);
+        const applied = inOrder.state !== state;
+        const t = applied || !placeLate ? inOrder : placeLateHeartbeat(state, heartbeat, componentsSeen);
         if (lidService) {
-          const lid = lidWorkFor(lidTracker, heartbeat, t.state !== state, lateLid);
+          const lid = lidWorkFor(lidTracker, heartbeat, applied, placeLate);
           lidTracker = lid.tracker;
           lidWork.push(...lid.work);
         }
@@ -128,7 +146,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   }
 
   await condition(allHandlersFinished);
-  await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox, lidTracker, fleetFacts: fleetFacts ?? undefined, driveu: driveu ?? undefined, driveuPending: driveuInbox });
+  await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox, lidTracker, componentsSeen, fleetFacts: fleetFacts ?? undefined, driveu: driveu ?? undefined, driveuPending: driveuInbox });
 }
 
 async function record(before: RobotState, after: RobotState, drafts: EventDraft[]): Promise<void> {

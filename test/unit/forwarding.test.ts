@@ -84,7 +84,7 @@ describe('decideForward', () => {
     expect(forwarded(heartbeat(0), heartbeat(1), heartbeat(19), heartbeat(40), heartbeat(41))).toEqual([true, false, false, true, false]);
   });
 
-  it('forwards a heartbeat older than the newest seen only for its robot events, and a repeat of the newest not at all', () => {
+  it('forwards a heartbeat older than the newest seen for its robot events, not for telemetry, and a repeat of the newest not at all', () => {
     const pin = { type: 'PIN_ENTRY', pin: '1234', timestamp: t0 };
     const late = { receivedAt: t0 + 120_000 };
     expect(
@@ -92,12 +92,12 @@ describe('decideForward', () => {
         heartbeat(10, { events: [{ ...pin, timestamp: t0 + 10_000 }] }),
         heartbeat(10, { ...late, events: [{ ...pin, timestamp: t0 + 10_000 }] }),
         heartbeat(5, { ...late, events: [pin] }),
-        heartbeat(9, { ...late, components: { GPS: 'CRITICAL_FAULT' } }),
+        heartbeat(9, { ...late, network: { type: 'WIFI', signalStrength: -60 } }),
       ),
     ).toEqual([true, false, true, false]);
   });
 
-  it('forwards a late heartbeat whose lid differs from the last forwarded, which may be a lid cycle newer ones overtook', () => {
+  it('forwards a late heartbeat whose lid or component codes differ from the last forwarded: a change newer ones overtook', () => {
     const late = { receivedAt: t0 + 1_000 };
     const open = { ...late, lidOpen: true };
     // 10 and 11 came live before the backlog 2..5: the workflow must see the lid open at 2 and closed at 5.
@@ -112,7 +112,9 @@ describe('decideForward', () => {
     ]);
     // The next live heartbeat brings the workflow back to the newest lid.
     expect(forwarded(heartbeat(10), heartbeat(6, open), heartbeat(12))).toEqual([true, true, true]);
-    expect(forwarded(heartbeat(10), heartbeat(6, { ...late, lidOpen: undefined }), heartbeat(7, late))).toEqual([true, false, false]);
+    // A component code the same way; a late heartbeat like the last forwarded is not.
+    const timeout = { ...late, components: { GPS: 'OK', CAMERAS: 'TIMEOUT' } } as const;
+    expect(forwarded(heartbeat(10), heartbeat(6, timeout), heartbeat(7, timeout), heartbeat(8, late))).toEqual([true, true, false, true]);
   });
 
   it('compares against the last forwarded state, so a change that reverts before forwarding is still seen as a change', () => {

@@ -4,8 +4,11 @@ import {
   applyHeartbeat,
   checkSilence,
   initialRobotState,
+  placeLateHeartbeat,
+  rememberComponents,
   silenceBackstop,
   robotStateToDevice,
+  type ComponentSighting,
   type RobotState,
 } from '../../domain/robot-state';
 import { SILENCE_BACKSTOP_EXTRA_MS } from '../../domain/silence';
@@ -84,6 +87,47 @@ describe('applyHeartbeat', () => {
     expect(health[0].data).toHaveProperty('detectedAt');
     expect(health[2].data).toHaveProperty('restoredAt');
     expect(state.components.CAMERAS).toEqual({ code: 'OK', since: created + 5000 });
+  });
+
+  describe('a late heartbeat (older than the newest applied), placed by robot time', () => {
+    const at = (s: number) => created + s * 1000;
+    /** Takes one batch as the robot workflow does: sightings remembered, then in robot-time order. */
+    function takeBatch(state: RobotState, seen: ComponentSighting[], batch: Heartbeat[]) {
+      seen = rememberComponents(seen, batch);
+      const events: string[] = [];
+      for (const hb of [...batch].sort((a, b) => a.timestamp - b.timestamp)) {
+        const inOrder = applyHeartbeat(state, hb);
+        const t = inOrder.state !== state ? inOrder : placeLateHeartbeat(state, hb, seen);
+        state = t.state;
+        events.push(...t.events.filter((e) => e.type !== 'Device.ConnectivityChanged').map((e) => `${e.type.slice(7)} ${String(e.data.statusCode).slice(21)}@${(Date.parse(e.occurredAt) - created) / 1000}`));
+      }
+      return { state, seen, events };
+    }
+
+    it('raises a fault and its recovery that newer heartbeats overtook, dated by the robot, once', () => {
+      // OK at 1 and 10 s came first; the camera timed out at 2 s and was OK again at 3 s.
+      const first = takeBatch(initialRobotState(serial, created), [], [withComponent(at(1), 'OK'), withComponent(at(10), 'OK')]);
+      const late = takeBatch(first.state, first.seen, [withComponent(at(2), 'TIMEOUT'), withComponent(at(3), 'OK')]);
+      expect(late.events).toEqual(['HealthDegraded TIMEOUT@2', 'HealthRestored OK@3']);
+      expect(late.state.components.CAMERAS).toEqual({ code: 'OK', since: at(3) });
+      // Resent once more, or in two signals: nothing new.
+      expect(takeBatch(late.state, late.seen, [withComponent(at(2), 'TIMEOUT'), withComponent(at(3), 'OK')]).events).toEqual([]);
+      const split = takeBatch(first.state, first.seen, [withComponent(at(2), 'TIMEOUT')]);
+      expect(split.events).toEqual(['HealthDegraded TIMEOUT@2', 'HealthRestored OK@10']);
+      expect(takeBatch(split.state, split.seen, [withComponent(at(3), 'OK'), withComponent(at(2.5), 'TIMEOUT')]).events).toEqual([]);
+    });
+
+    it('raises a recovery and the fault again for a late OK inside a fault', () => {
+      const first = takeBatch(initialRobotState(serial, created), [], [withComponent(at(1), 'CRITICAL_FAULT'), withComponent(at(10), 'CRITICAL_FAULT')]);
+      expect(takeBatch(first.state, first.seen, [withComponent(at(4), 'OK')]).events).toEqual(['HealthRestored OK@4', 'HealthDegraded CRITICAL_FAULT@10']);
+    });
+
+    it('leaves alone a late heartbeat from before the code decided last, or about a component never reported', () => {
+      const first = takeBatch(initialRobotState(serial, created), [], [withComponent(at(1), 'OK'), withComponent(at(5), 'TIMEOUT'), withComponent(at(9), 'TIMEOUT')]);
+      expect(takeBatch(first.state, first.seen, [withComponent(at(3), 'CRITICAL_FAULT')]).events).toEqual([]);
+      const t = placeLateHeartbeat(first.state, heartbeat(at(7), { components: { LIDAR: 'CRITICAL_FAULT' } }), first.seen);
+      expect(t).toEqual({ state: first.state, events: [] });
+    });
   });
 
   it('raises HealthDegraded for a component that is faulty in the first heartbeat', () => {

@@ -14,8 +14,9 @@ import { Worker } from '@temporalio/worker';
  *   a scheduled activity;
  * - robot-pin-entry, command-unlock, lid-cycle: a delivery (PIN set, right PIN on the keypad,
  *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities;
- * - robot-late-lid: a lid-open heartbeat arriving after a newer closed one, recorded before
- *   `patched('lid-late-heartbeats')`, when the workflow ignored it (now it is a lid cycle).
+ * - robot-late-heartbeats: a heartbeat with the lid open and a camera OK arriving after a newer
+ *   one with the lid closed and the camera timed out, recorded before `patched('late-heartbeats')`,
+ *   when the workflow ignored it (now it is a lid cycle and a camera recovery and fault).
  */
 const dir = join(__dirname, '..', 'fixtures', 'histories');
 
