@@ -1,5 +1,6 @@
 import type { Heartbeat } from './heartbeat';
 import type { EventDraft } from './events';
+import { keepRecent } from './sightings';
 
 /**
  * The Lid Service's rules (seed 001 "Lid Service", "Example 2: Lid Cycle Flow"): unlock PINs, how
@@ -216,8 +217,9 @@ export type LidWork =
  * What one heartbeat asks of the lid service, in order: its new PIN entries (from any heartbeat,
  * even one too old to change the shadow), then a lid change: from a heartbeat that was applied
  * (newer than every one before it), or, with `lateLid`, from a late one that shows an opening and
- * closing the heartbeats in arrival order hid (see `lidMovedUnseen`). A close names no cycle: the
- * opening before it may be in the same batch, its cycle not started yet.
+ * closing the heartbeats in arrival order hid, placed among the sightings `rememberLidSightings`
+ * keeps (see `lidMovedUnseen`). A close names no cycle: the opening before it may be in the same
+ * batch, its cycle not started yet.
  */
 export function lidWorkFor(tracker: LidTracker, hb: Heartbeat, applied: boolean, lateLid = true): { tracker: LidTracker; work: LidWork[] } {
   const work: LidWork[] = [];
@@ -231,14 +233,12 @@ export function lidWorkFor(tracker: LidTracker, hb: Heartbeat, applied: boolean,
   }
   let next: LidTracker = { ...tracker, recentPinEntries: recent };
   if (hb.lidOpen === undefined) return { tracker: next, work };
-  const seen = tracker.lidSeen ?? [];
-  next = { ...next, lidSeen: remember(seen, { at: hb.timestamp, open: hb.lidOpen }) };
   if (applied && hb.lidOpen !== tracker.lidOpen) {
     next = { ...next, lidOpen: hb.lidOpen, lidChangedAt: hb.timestamp };
     if (hb.lidOpen) work.push({ kind: 'open', openedAt: hb.timestamp, receivedAt: hb.receivedAt });
     else if (tracker.lidOpen) work.push({ kind: 'close', closedAt: hb.timestamp, receivedAt: hb.receivedAt });
   } else if (!applied && lateLid) {
-    const back = lidMovedUnseen(tracker, seen, hb.timestamp, hb.lidOpen);
+    const back = lidMovedUnseen(tracker, hb.timestamp, hb.lidOpen);
     if (back !== null) {
       const [first, second]: ['open' | 'close', 'open' | 'close'] = hb.lidOpen ? ['open', 'close'] : ['close', 'open'];
       work.push(lidChange(first, hb.timestamp, hb.receivedAt), lidChange(second, back, hb.receivedAt));
@@ -258,22 +258,19 @@ const lidChange = (kind: 'open' | 'close', at: number, receivedAt: number): LidW
  * the first sighting after it, the earliest the robot clock vouches for. A heartbeat from before
  * the last decided change changes nothing: the cycles there were already decided.
  */
-function lidMovedUnseen(tracker: LidTracker, seen: LidSighting[], at: number, open: boolean): number | null {
+function lidMovedUnseen(tracker: LidTracker, at: number, open: boolean): number | null {
   const { lidOpen: current, lidChangedAt } = tracker;
   if (current === null || lidChangedAt === undefined || open === current || at <= lidChangedAt) return null;
-  return seen.find((s) => s.at > at && s.open === current)?.at ?? null;
+  return (tracker.lidSeen ?? []).find((s) => s.at > at && s.open === current)?.at ?? null;
 }
 
-/** Remembers a batch's lid sightings before its heartbeats are taken one by one, so a late one is placed among those of its own batch too. */
+/**
+ * Remembers a batch's lid sightings; the robot workflow calls it before taking the batch's
+ * heartbeats one by one, so that a late one is placed among those of its own batch too.
+ */
 export function rememberLidSightings(tracker: LidTracker, heartbeats: Heartbeat[]): LidTracker {
-  let seen = tracker.lidSeen ?? [];
-  for (const hb of heartbeats) if (hb.lidOpen !== undefined) seen = remember(seen, { at: hb.timestamp, open: hb.lidOpen });
-  return { ...tracker, lidSeen: seen };
-}
-
-function remember(seen: LidSighting[], sighting: LidSighting): LidSighting[] {
-  if (seen.some((s) => s.at === sighting.at)) return seen;
-  return [...seen, sighting].sort((a, b) => a.at - b.at).slice(-LID_SIGHTINGS_KEPT);
+  const sightings = heartbeats.flatMap((hb) => (hb.lidOpen === undefined ? [] : [{ at: hb.timestamp, open: hb.lidOpen }]));
+  return { ...tracker, lidSeen: keepRecent(tracker.lidSeen ?? [], sightings, LID_SIGHTINGS_KEPT) };
 }
 
 export function cycleStarted(tracker: LidTracker, cycle: { cycleId: string; openedAt: number; receivedAt: number }): LidTracker {

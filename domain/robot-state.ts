@@ -11,6 +11,7 @@ import {
 } from './device-values';
 import type { Device } from './device';
 import { SILENCE_BACKSTOP_EXTRA_MS } from './silence';
+import { keepRecent } from './sightings';
 
 /**
  * The robot workflow's state: the device shadow plus what it has decided (online, health).
@@ -86,10 +87,9 @@ function healthChange(serial: string, name: string, previous: ComponentCode | un
 export type ComponentSighting = { at: number; codes: Record<string, ComponentCode> };
 const COMPONENT_SIGHTINGS_KEPT = 20;
 
+/** Remembers a batch's component codes, as `rememberLidSightings` does the lid's. */
 export function rememberComponents(seen: ComponentSighting[], heartbeats: Heartbeat[]): ComponentSighting[] {
-  const known = new Set(seen.map((s) => s.at));
-  const added = heartbeats.filter((hb) => !known.has(hb.timestamp)).map((hb) => ({ at: hb.timestamp, codes: hb.components }));
-  return [...seen, ...added].sort((a, b) => a.at - b.at).slice(-COMPONENT_SIGHTINGS_KEPT);
+  return keepRecent(seen, heartbeats.map((hb) => ({ at: hb.timestamp, codes: hb.components })), COMPONENT_SIGHTINGS_KEPT);
 }
 
 /**

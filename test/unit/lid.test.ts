@@ -164,7 +164,8 @@ describe('what the robot workflow takes from heartbeats', () => {
     let newest = -Infinity;
     const work: string[] = [];
     for (const [t, lidOpen] of arrivals) {
-      const r = lidWorkFor(tracker, hb(t, { lidOpen, receivedAt: 1_000 + work.length }), t > newest, lateLid);
+      const heartbeat = hb(t, { lidOpen, receivedAt: 1_000 + work.length });
+      const r = lidWorkFor(rememberLidSightings(tracker, [heartbeat]), heartbeat, t > newest, lateLid);
       newest = Math.max(newest, t);
       tracker = r.tracker;
       work.push(...r.work.map((w) => (w.kind === 'open' ? `open@${w.openedAt}` : w.kind === 'close' ? `close@${w.closedAt}` : 'pin')));
@@ -193,7 +194,7 @@ describe('what the robot workflow takes from heartbeats', () => {
 
   it('keeps only the recent sightings', () => {
     let tracker = initialLidTracker();
-    for (let t = 1; t <= 60; t++) tracker = lidWorkFor(tracker, hb(t, { lidOpen: false }), true).tracker;
+    for (let t = 1; t <= 60; t++) tracker = lidWorkFor(rememberLidSightings(tracker, [hb(t, { lidOpen: false })]), hb(t, { lidOpen: false }), true).tracker;
     expect(tracker.lidSeen?.map((s) => s.at)).toEqual(Array.from({ length: 50 }, (_, i) => i + 11));
     // Older than all kept: closed by the earliest sighting still kept.
     expect(lidWorkFor(tracker, hb(5, { lidOpen: true }), false).work).toEqual([
@@ -207,7 +208,9 @@ describe('what the robot workflow takes from heartbeats', () => {
   });
 
   it('places a late heartbeat among those of its own batch, remembered first: each cycle closes at its own closed sighting', () => {
-    let tracker = lidWorkFor(lidWorkFor(initialLidTracker(), hb(1, { lidOpen: false }), true).tracker, hb(10, { lidOpen: false }), true).tracker;
+    const first = [hb(1, { lidOpen: false }), hb(10, { lidOpen: false })];
+    let tracker = rememberLidSightings(initialLidTracker(), first);
+    for (const heartbeat of first) tracker = lidWorkFor(tracker, heartbeat, true).tracker;
     const batch = [hb(2, { lidOpen: true }), hb(3, { lidOpen: false }), hb(4, { lidOpen: true }), hb(5, { lidOpen: false })];
     tracker = rememberLidSightings(tracker, batch);
     const work: string[] = [];
