@@ -255,8 +255,8 @@ const lidChange = (kind: 'open' | 'close', at: number, receivedAt: number): LidW
  * For a heartbeat older than the newest applied: when its lid differs from the lid decided since
  * before it, the lid moved and moved back while newer heartbeats overtook this one (a broker resends
  * a reconnecting subscriber's backlog interleaved with live messages). Returns when it moved back:
- * the first sighting after it, the earliest the robot clock vouches for. A heartbeat from before
- * the last decided change changes nothing: the cycles there were already decided.
+ * the first sighting after it with the current lid, the earliest the robot clock vouches for. A
+ * heartbeat from before the last decided change changes nothing: its cycles were already decided.
  */
 function lidMovedUnseen(tracker: LidTracker, at: number, open: boolean): number | null {
   const { lidOpen: current, lidChangedAt } = tracker;
