@@ -15,20 +15,12 @@ import {
 import type { createActivities } from '../activities';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
-import {
-  applyHeartbeat,
-  checkSilence,
-  initialRobotState,
-  placeLateHeartbeat,
-  rememberComponents,
-  silenceBackstop,
-  type ComponentSighting,
-  type RobotState,
-} from '../domain/robot-state';
+import { checkSilence, initialRobotState, silenceBackstop, type ComponentSighting, type RobotState } from '../domain/robot-state';
+import { takeHeartbeats } from '../domain/heartbeat-batch';
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
 import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
-import { defaultLidSettings, initialLidTracker, lidWorkFor, rememberLidSightings, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
+import { defaultLidSettings, initialLidTracker, type LidSettings, type LidTracker, type LidWork } from '../domain/lid';
 import { runLidWork } from './robot-lid';
 
 /**
@@ -114,24 +106,10 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
     silenceReported = false;
     if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
     if (inbox.length > 0) {
-      // In robot-time order: after an ingest restart a broker's resent backlog comes mixed with live heartbeats.
-      const batch = placeLate ? inbox.splice(0).sort((a, b) => a.timestamp - b.timestamp) : inbox.splice(0);
-      if (placeLate) {
-        lidTracker = rememberLidSightings(lidTracker, batch);
-        componentsSeen = rememberComponents(componentsSeen, batch);
-      }
-      for (const heartbeat of batch) {
-        const inOrder = applyHeartbeat(state, heartbeat);
-        const applied = inOrder.state !== state;
-        const t = applied || !placeLate ? inOrder : placeLateHeartbeat(state, heartbeat, componentsSeen);
-        if (lidService) {
-          const lid = lidWorkFor(lidTracker, heartbeat, applied, placeLate);
-          lidTracker = lid.tracker;
-          lidWork.push(...lid.work);
-        }
-        state = t.state;
-        events.push(...t.events);
-      }
+      const taken = takeHeartbeats({ state, lidTracker, componentsSeen }, inbox.splice(0), { placeLate, lidService });
+      ({ state, lidTracker, componentsSeen } = taken.book);
+      events.push(...taken.events);
+      lidWork.push(...taken.lidWork);
     } else if (!sideWork) {
       const lastSeenAt = lastSeenLocally ? await local.readLastSeen(state.serial) : await readLastSeen(state.serial);
       const t = checkSilence(state, lastSeenAt, Date.now(), input.offlineAfterMs);

@@ -5,13 +5,14 @@ import {
   checkSilence,
   initialRobotState,
   placeLateHeartbeat,
-  rememberComponents,
   silenceBackstop,
   robotStateToDevice,
   type ComponentSighting,
   type RobotState,
 } from '../../domain/robot-state';
 import { SILENCE_BACKSTOP_EXTRA_MS } from '../../domain/silence';
+import { takeHeartbeats } from '../../domain/heartbeat-batch';
+import { initialLidTracker } from '../../domain/lid';
 
 const serial = 'ABC123';
 const created = Date.parse('2024-01-10T12:00:00Z');
@@ -91,17 +92,13 @@ describe('applyHeartbeat', () => {
 
   describe('a late heartbeat (older than the newest applied), placed by robot time', () => {
     const at = (s: number) => created + s * 1000;
-    /** Takes one batch as the robot workflow does: sightings remembered, then in robot-time order. */
+    /** Takes one batch as the robot workflow does (domain/heartbeat-batch.ts); the health events raised, briefly. */
     function takeBatch(state: RobotState, seen: ComponentSighting[], batch: Heartbeat[]) {
-      seen = rememberComponents(seen, batch);
-      const events: string[] = [];
-      for (const hb of [...batch].sort((a, b) => a.timestamp - b.timestamp)) {
-        const inOrder = applyHeartbeat(state, hb);
-        const t = inOrder.state !== state ? inOrder : placeLateHeartbeat(state, hb, seen);
-        state = t.state;
-        events.push(...t.events.filter((e) => e.type !== 'Device.ConnectivityChanged').map((e) => `${e.type.slice(7)} ${String(e.data.statusCode).slice(21)}@${(Date.parse(e.occurredAt) - created) / 1000}`));
-      }
-      return { state, seen, events };
+      const taken = takeHeartbeats({ state, lidTracker: initialLidTracker(), componentsSeen: seen }, batch, { placeLate: true, lidService: false });
+      const events = taken.events
+        .filter((e) => e.type !== 'Device.ConnectivityChanged')
+        .map((e) => `${e.type.slice(7)} ${String(e.data.statusCode).slice(21)}@${(Date.parse(e.occurredAt) - created) / 1000}`);
+      return { state: taken.book.state, seen: taken.book.componentsSeen, events };
     }
 
     it('raises a fault and its recovery that newer heartbeats overtook, dated by the robot, once', () => {
