@@ -721,7 +721,17 @@ async function temporalWork(
   };
 }
 
-type WorkflowTaskWait = { serial: string; silentRobot: boolean; waitMs: number; scheduledAt: string; attempt: number; stickyQueue: boolean; after: string | null };
+type WorkflowTaskWait = {
+  serial: string;
+  silentRobot: boolean;
+  waitMs: number;
+  scheduledAt: string;
+  attempt: number;
+  stickyQueue: boolean;
+  after: string | null;
+  /** The run's events before it (type, time, and the queue kind of a scheduled task): a timed-out sticky task, a lost stickiness and a slow shared queue look different here. */
+  eventsBefore: { type: string; at: string; sticky?: boolean }[];
+};
 
 /** The longest-waiting task's circumstances: which robot, which queue, and what event led to it. */
 function describeWait(serial: string, silentRobot: boolean, waitMs: number, scheduled: proto.api.history.v1.IHistoryEvent, all: proto.api.history.v1.IHistoryEvent[]): WorkflowTaskWait {
@@ -735,7 +745,14 @@ function describeWait(serial: string, silentRobot: boolean, waitMs: number, sche
     attempt: attrs?.attempt ?? 1,
     stickyQueue: attrs?.taskQueue?.kind === proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY,
     after: before?.eventType == null ? null : proto.api.enums.v1.EventType[before.eventType],
+    eventsBefore: all.filter((x) => Number(x.eventId) < Number(scheduled.eventId)).slice(-8).map(eventSummary),
   };
+}
+
+function eventSummary(e: proto.api.history.v1.IHistoryEvent): WorkflowTaskWait['eventsBefore'][number] {
+  const type = e.eventType == null ? 'unknown' : proto.api.enums.v1.EventType[e.eventType];
+  const queue = e.workflowTaskScheduledEventAttributes?.taskQueue;
+  return { type, at: new Date(eventTimeMs(e)).toISOString(), ...(queue ? { sticky: queue.kind === proto.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY } : {}) };
 }
 
 // ---- output
