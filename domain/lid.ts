@@ -1,6 +1,6 @@
 import type { Heartbeat } from './heartbeat';
 import type { EventDraft } from './events';
-import { keepRecent } from './sightings';
+import { changedBackAt, keepRecent } from './sightings';
 
 /**
  * The Lid Service's rules (seed 001 "Lid Service", "Example 2: Lid Cycle Flow"): unlock PINs, how
@@ -254,14 +254,14 @@ const lidChange = (kind: 'open' | 'close', at: number, receivedAt: number): LidW
 /**
  * For a heartbeat older than the newest applied: when its lid differs from the lid decided since
  * before it, the lid moved and moved back while newer heartbeats overtook this one (a broker resends
- * a reconnecting subscriber's backlog interleaved with live messages). Returns when it moved back:
- * the first sighting after it with the current lid, the earliest the robot clock vouches for. A
- * heartbeat from before the last decided change changes nothing: its cycles were already decided.
+ * a reconnecting subscriber's backlog interleaved with live messages). Returns when it moved back
+ * (`changedBackAt`). A heartbeat from before the last decided change changes nothing: its cycles
+ * were already decided.
  */
 function lidMovedUnseen(tracker: LidTracker, at: number, open: boolean): number | null {
   const { lidOpen: current, lidChangedAt } = tracker;
   if (current === null || lidChangedAt === undefined || open === current || at <= lidChangedAt) return null;
-  return (tracker.lidSeen ?? []).find((s) => s.at > at && s.open === current)?.at ?? null;
+  return changedBackAt(tracker.lidSeen ?? [], at, (s) => s.open === current);
 }
 
 /**

@@ -11,7 +11,7 @@ import {
 } from './device-values';
 import type { Device } from './device';
 import { SILENCE_BACKSTOP_EXTRA_MS } from './silence';
-import { keepRecent } from './sightings';
+import { changedBackAt, keepRecent } from './sightings';
 
 /**
  * The robot workflow's state: the device shadow plus what it has decided (online, health).
@@ -96,7 +96,7 @@ export function rememberComponents(seen: ComponentSighting[], heartbeats: Heartb
  * A heartbeat older than the newest applied (which `applyHeartbeat` ignores): a component code in it
  * that differs from the code decided since before it is a change newer heartbeats overtook (as the
  * lid's, domain/lid.ts), so the component changed at its time and changed back by the first
- * sighting after it with the current code. Both changes raise their health events; the current
+ * sighting after it with the current code (`changedBackAt`). Both changes raise their health events; the current
  * code then counts from that sighting, so the same late heartbeat again changes nothing.
  */
 export function placeLateHeartbeat(state: RobotState, hb: Heartbeat, seen: ComponentSighting[]): Transition {
@@ -105,8 +105,8 @@ export function placeLateHeartbeat(state: RobotState, hb: Heartbeat, seen: Compo
   for (const [name, code] of Object.entries(hb.components)) {
     const current = components[name];
     if (!current || code === current.code || hb.timestamp <= current.since) continue;
-    const back = seen.find((s) => s.at > hb.timestamp && s.codes[name] === current.code)?.at;
-    if (back === undefined) continue;
+    const back = changedBackAt(seen, hb.timestamp, (s) => s.codes[name] === current.code);
+    if (back === null) continue;
     components = { ...components, [name]: { code: current.code, since: back } };
     events.push(...healthChange(state.serial, name, current.code, code, hb.timestamp), ...healthChange(state.serial, name, code, current.code, back));
   }

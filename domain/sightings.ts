@@ -12,3 +12,12 @@ export function keepRecent<T extends { at: number }>(seen: T[], added: T[], kept
   }
   return fresh.length === 0 ? seen : [...seen, ...fresh].sort((a, b) => a.at - b.at).slice(-kept);
 }
+
+/**
+ * A late heartbeat at `at` shows a value unlike the one decided since before it: the value changed
+ * and changed back while newer heartbeats overtook this one. It changed back by the first later
+ * sighting with the current value, the earliest the robot clock vouches for; null if none is kept.
+ */
+export function changedBackAt<T extends { at: number }>(seen: T[], at: number, showsCurrent: (s: T) => boolean): number | null {
+  return seen.find((s) => s.at > at && showsCurrent(s))?.at ?? null;
+}
