@@ -229,19 +229,21 @@ type PageRow = { serial: string; key: unknown; fleet: object | null; device: obj
  * PostgreSQL's time). Prisma's query per table and relation took the API a third more CPU and seven
  * round trips a page; the count on a connection of its own, another round trip and more CPU on
  * both sides. The page joins the total, not the other way round, so an empty page keeps its count.
+ * Each row's fleet row and device are subqueries, not joins: joined, PostgreSQL hashed the page
+ * and scanned all of fleet_devices for its 50 rows (3 of a statement's 10.5 ms, 10,000 devices).
  */
 function fleetDevicesSql(page: Prisma.Sql, count: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
     WITH page AS (${page}), total AS (${count})
-    SELECT t.total, p.serial, p.key, to_json(f) AS fleet, to_json(d) AS device,
+    SELECT t.total, p.serial, p.key,
+      (SELECT to_json(f) FROM fleet_devices f WHERE f.serial_number = p.serial) AS fleet,
+      (SELECT to_json(d) FROM devices d WHERE d.serial_number = p.serial) AS device,
       COALESCE((SELECT json_agg(b) FROM device_batteries b WHERE b.serial_number = p.serial), '[]'::json) AS batteries,
       COALESCE((SELECT json_agg(c) FROM device_components c WHERE c.serial_number = p.serial), '[]'::json) AS components,
       (SELECT to_json(s) FROM device_software s WHERE s.serial_number = p.serial) AS software,
       (SELECT to_json(l) FROM lid_cycles l WHERE l.serial_number = p.serial AND l.status = 'INIT' ORDER BY l.started_at DESC LIMIT 1) AS cycle
     FROM total t
     LEFT JOIN page p ON true
-    LEFT JOIN fleet_devices f ON f.serial_number = p.serial
-    LEFT JOIN devices d ON d.serial_number = p.serial
     ORDER BY p.n`;
 }
 
