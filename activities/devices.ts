@@ -1,3 +1,4 @@
+import { Prisma as Sql } from '../generated/prisma/client';
 import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
@@ -23,7 +24,6 @@ export function newestPerRobot(heartbeats: Heartbeat[]): Heartbeat[] {
 export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): Promise<void> {
   const rows = newestPerRobot(heartbeats);
   if (rows.length === 0) return;
-  const at = rows.map((h) => new Date(h.timestamp));
   await prisma.$transaction([
     // battery_percent: the lowest of the heartbeat's batteries and of the stored ones it does not
     // mention (`mentioned` is a bit per battery index), i.e. the lowest of device_batteries once this
@@ -32,8 +32,8 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
       INSERT INTO devices AS d (serial_number, lat, lng, heading, horizontal_accuracy, altitude, speed_mph,
         location_updated_at, network_type, signal_strength, lid_is_open, lid_updated_at, last_heartbeat_at, last_seen_at,
         battery_percent)
-      SELECT s, lat, lng, heading, acc, alt, speed, CASE WHEN lat IS NULL THEN NULL ELSE t END, net, sig,
-        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE t END, t, seen,
+      SELECT s, lat, lng, heading, acc, alt, speed, CASE WHEN lat IS NULL THEN NULL ELSE ${fromMs('t')} END, net, sig,
+        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE ${fromMs('t')} END, ${fromMs('t')}, ${fromMs('seen')},
         CASE WHEN charge IS NOT NULL THEN LEAST(charge, (SELECT min(b.charge_percent) FROM device_batteries b
           WHERE b.serial_number = u.s AND (mentioned >> b.battery_index) & 1 = 0)) END
       FROM unnest(${rows.map((h) => h.serial)}::text[], ${rows.map((h) => h.location?.latitude ?? null)}::float8[],
@@ -41,7 +41,7 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
         ${rows.map((h) => h.location?.horizontalAccuracy ?? null)}::float8[], ${rows.map((h) => h.location?.altitude ?? null)}::float8[],
         ${rows.map((h) => h.location?.speedMph ?? null)}::float8[], ${rows.map((h) => h.network?.type ?? null)}::text[],
         ${rows.map((h) => h.network?.signalStrength ?? null)}::int[], ${rows.map((h) => h.lidOpen ?? null)}::bool[],
-        ${at}::timestamptz[], ${rows.map((h) => new Date(h.receivedAt))}::timestamptz[],
+        ${rows.map((h) => h.timestamp)}::bigint[], ${rows.map((h) => h.receivedAt)}::bigint[],
         ${rows.map(lowestCharge)}::int[], ${rows.map(batteryIndexBits)}::int[])
         AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned)
       ON CONFLICT (serial_number) DO UPDATE SET
@@ -65,18 +65,26 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
   ]);
 }
 
+/**
+ * A column of epoch milliseconds as a timestamp. The batch writes send times as numbers: Prisma
+ * took half the ingest's CPU for a batch's upserts turning Date parameters into text (1,000
+ * component rows: 5.5-8.5 ms with Dates, 2.7-3.5 ms with numbers).
+ */
+const fromMs = (column: 't' | 'seen') => Sql.raw(`(timestamptz 'epoch' + ${column} * interval '1 millisecond')`);
+
 const lowestCharge = (h: Heartbeat) => (h.batteries.length === 0 ? null : Math.min(...h.batteries.map((b) => b.chargePercent)));
 // Battery indexes are 0 to 15 (domain/heartbeat.ts).
 const batteryIndexBits = (h: Heartbeat) => h.batteries.reduce((bits, b) => bits | (1 << b.batteryIndex), 0);
 
 function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
-  const b = rows.flatMap((h) => h.batteries.map((x) => ({ ...x, serial: h.serial, at: new Date(h.timestamp) })));
+  const b = rows.flatMap((h) => h.batteries.map((x) => ({ ...x, serial: h.serial, t: h.timestamp })));
   return prisma.$executeRaw`
     INSERT INTO device_batteries AS b (serial_number, battery_index, charge_percent, voltage, current, temperature, is_charging, updated_at)
-    SELECT * FROM unnest(${b.map((x) => x.serial)}::text[], ${b.map((x) => x.batteryIndex)}::int[],
+    SELECT s, i, charge, v, a, temp, charging, ${fromMs('t')}
+    FROM unnest(${b.map((x) => x.serial)}::text[], ${b.map((x) => x.batteryIndex)}::int[],
       ${b.map((x) => x.chargePercent)}::int[], ${b.map((x) => x.voltage ?? null)}::float8[],
       ${b.map((x) => x.current ?? null)}::float8[], ${b.map((x) => x.temperature ?? null)}::float8[],
-      ${b.map((x) => x.isCharging ?? null)}::bool[], ${b.map((x) => x.at)}::timestamptz[])
+      ${b.map((x) => x.isCharging ?? null)}::bool[], ${b.map((x) => x.t)}::bigint[]) AS u(s, i, charge, v, a, temp, charging, t)
     ON CONFLICT (serial_number, battery_index) DO UPDATE SET
       charge_percent = EXCLUDED.charge_percent, voltage = EXCLUDED.voltage, current = EXCLUDED.current,
       temperature = EXCLUDED.temperature, is_charging = EXCLUDED.is_charging, updated_at = EXCLUDED.updated_at
@@ -85,12 +93,13 @@ function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
 
 function upsertComponents(prisma: Prisma, rows: Heartbeat[]) {
   const c = rows.flatMap((h) =>
-    Object.entries(h.components).map(([name, code]) => ({ serial: h.serial, name, code, at: new Date(h.timestamp) })),
+    Object.entries(h.components).map(([name, code]) => ({ serial: h.serial, name, code, t: h.timestamp })),
   );
   return prisma.$executeRaw`
     INSERT INTO device_components AS c (serial_number, component_name, status_code, updated_at)
-    SELECT * FROM unnest(${c.map((x) => x.serial)}::text[], ${c.map((x) => x.name)}::text[],
-      ${c.map((x) => x.code)}::text[], ${c.map((x) => x.at)}::timestamptz[])
+    SELECT s, name, code, ${fromMs('t')}
+    FROM unnest(${c.map((x) => x.serial)}::text[], ${c.map((x) => x.name)}::text[],
+      ${c.map((x) => x.code)}::text[], ${c.map((x) => x.t)}::bigint[]) AS u(s, name, code, t)
     ON CONFLICT (serial_number, component_name) DO UPDATE SET
       status_code = EXCLUDED.status_code, updated_at = EXCLUDED.updated_at
     WHERE c.updated_at IS NULL OR c.updated_at < EXCLUDED.updated_at`;
