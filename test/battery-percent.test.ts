@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { writeHeartbeats } from '../activities/devices';
 import { refreshFleetRow } from '../activities/fleet';
-import { normalizeHeartbeat, rawHeartbeatSchema, type RawHeartbeat } from '../domain/heartbeat';
+import type { RawHeartbeat } from '../domain/heartbeat';
 import { applyMigrations, listMigrations, migrationsDir } from '../infra/migrate';
 import { startApiHarness, type ApiHarness } from './api/harness';
 import { createTestDatabase } from './support/database';
-import { heartbeat } from './support/robot';
+import { ingestedHeartbeat } from './support/robot';
 
 /**
  * `batteryPercent` in GET /v1/devices and GET /v1/fleet-devices is the stored `devices.battery_percent`,
@@ -33,7 +33,7 @@ const charges = (...percents: number[]): RawHeartbeat['batteries'] => percents.m
 
 /** One heartbeat written as the ingest worker writes its batches; the robot's fleet row made as its workflow would. */
 async function write(serial: string, timestamp: number, batteries: RawHeartbeat['batteries']): Promise<void> {
-  await writeHeartbeats(api.prisma, [normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat(serial, { timestamp, batteries })), timestamp)]);
+  await writeHeartbeats(api.prisma, [ingestedHeartbeat(serial, { timestamp, batteries })]);
   await refreshFleetRow(api.prisma, serial);
 }
 

@@ -1,7 +1,7 @@
 import { writeHeartbeats } from '../activities/devices';
-import { normalizeHeartbeat, rawHeartbeatSchema, type RawHeartbeat } from '../domain/heartbeat';
+import type { RawHeartbeat } from '../domain/heartbeat';
 import { startApiHarness, type ApiHarness } from './api/harness';
-import { heartbeat } from './support/robot';
+import { ingestedHeartbeat } from './support/robot';
 
 /**
  * A Device's `componentStatuses[].updatedAt` from the projection is when the component's code took
@@ -24,7 +24,7 @@ afterAll(async () => {
 
 /** Heartbeats written as the ingest worker writes them: each call one batch. */
 async function write(serial: string, timestamp: number, components: RawHeartbeat['components']): Promise<void> {
-  await writeHeartbeats(api.prisma, [normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat(serial, { timestamp, components })), timestamp)]);
+  await writeHeartbeats(api.prisma, [ingestedHeartbeat(serial, { timestamp, components })]);
 }
 
 async function shown(serial: string): Promise<Record<string, [string, string]>> {
@@ -58,12 +58,12 @@ test('a late heartbeat does not bring back an older code', async () => {
 
 test('several robots in one batch: only the changed component is rewritten', async () => {
   await writeHeartbeats(api.prisma, [
-    normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat('CS-3', { timestamp: T0, components: { GPS: 'OK' } })), T0),
-    normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat('CS-4', { timestamp: T0, components: { GPS: 'OK' } })), T0),
+    ingestedHeartbeat('CS-3', { timestamp: T0, components: { GPS: 'OK' } }),
+    ingestedHeartbeat('CS-4', { timestamp: T0, components: { GPS: 'OK' } }),
   ]);
   await writeHeartbeats(api.prisma, [
-    normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat('CS-3', { timestamp: T0 + 1000, components: { GPS: 'NON_CRITICAL_FAULT' } })), T0 + 1000),
-    normalizeHeartbeat(rawHeartbeatSchema.parse(heartbeat('CS-4', { timestamp: T0 + 1000, components: { GPS: 'OK' } })), T0 + 1000),
+    ingestedHeartbeat('CS-3', { timestamp: T0 + 1000, components: { GPS: 'NON_CRITICAL_FAULT' } }),
+    ingestedHeartbeat('CS-4', { timestamp: T0 + 1000, components: { GPS: 'OK' } }),
   ]);
   expect((await shown('CS-3')).GPS).toEqual(['HARDWARE_STATUS_CODE_NON_CRITICAL_FAULT', at(T0 + 1000)]);
   expect((await shown('CS-4')).GPS).toEqual(['HARDWARE_STATUS_CODE_OK', at(T0)]);

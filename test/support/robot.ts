@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import type { RawHeartbeat } from '../../domain/heartbeat';
+import { normalizeHeartbeat, rawHeartbeatSchema, type Heartbeat, type RawHeartbeat } from '../../domain/heartbeat';
 import { required } from './fleet';
 
 /** A robot's MQTT connection for tests that publish exact heartbeats. */
@@ -22,4 +22,10 @@ export function heartbeat(serial: string, overrides: Partial<RawHeartbeat> = {})
     network: { type: 'CELLULAR', signal_strength: -85 },
     ...overrides,
   };
+}
+
+/** A heartbeat as the ingest worker hands it to `writeHeartbeats`: validated, normalised, received at its own timestamp. */
+export function ingestedHeartbeat(serial: string, overrides: Partial<RawHeartbeat> = {}): Heartbeat {
+  const raw = rawHeartbeatSchema.parse(heartbeat(serial, overrides));
+  return normalizeHeartbeat(raw, raw.timestamp);
 }
