@@ -96,8 +96,9 @@ export function rememberComponents(seen: ComponentSighting[], heartbeats: Heartb
  * A heartbeat older than the newest applied (which `applyHeartbeat` ignores): a component code in it
  * that differs from the code decided since before it is a change newer heartbeats overtook (as the
  * lid's, domain/lid.ts), so the component changed at its time and changed back by the first
- * sighting after it with the current code (`changedBackAt`). Both changes raise their health events; the current
- * code then counts from that sighting, so the same late heartbeat again changes nothing.
+ * sighting after it with the current code (`changedBackAt`). Both changes raise their health
+ * events; the current code then counts from that sighting, so the same late heartbeat again
+ * changes nothing.
  */
 export function placeLateHeartbeat(state: RobotState, hb: Heartbeat, seen: ComponentSighting[]): Transition {
   const events: EventDraft[] = [];
