@@ -95,10 +95,10 @@ function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
  * A component's row is written only when its code changes, so `updated_at` is when the code took
  * its value: what the robot workflow's live view says (`since`) and what `lid_updated_at` is for
  * the lid. Rewriting every unchanged row took PostgreSQL 5.5 ms for a batch of 1,000 components,
- * skipping them 3.1 ms. The stored code is a subquery per row on purpose: as NOT EXISTS, PostgreSQL
- * hashed all of device_components and took 12.6 ms. A changed code is taken only from the robot's
- * newest heartbeat (the devices upsert, earlier in the same transaction, has just made it
- * `last_heartbeat_at`).
+ * skipping them 3.1 ms. The stored code is a subquery per row on purpose: written as NOT EXISTS,
+ * the same filter took 12.6 ms, more than rewriting every row. A changed code is taken only from
+ * the robot's newest heartbeat (the devices upsert, earlier in the same transaction, has just made
+ * it `last_heartbeat_at`).
  */
 function upsertComponents(prisma: Prisma, rows: Heartbeat[]) {
   const c = rows.flatMap((h) =>
