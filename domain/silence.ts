@@ -18,14 +18,19 @@ export type NudgeMemo = Map<string, { lastSeenAt: number; nudgedAt: number; noWo
 /**
  * The robots to nudge now, from those a sweep found silent: each silence once, again after
  * `retryMs` if its workflow still holds the robot online, never when it has no workflow (until the
- * robot is heard from again). Forgets robots no longer found silent, so the memo stays small.
+ * robot is heard from again). New silences come before retries, so that robots whose workflows do
+ * not answer (a worker down, a task queue nobody polls) never keep a fresh silence waiting. Forgets
+ * robots no longer found silent, so the memo stays small.
  */
 export function robotsToNudge(silent: SilentRobot[], memo: NudgeMemo, now: number, retryMs: number): SilentRobot[] {
   const found = new Set(silent.map((r) => r.serial));
   for (const serial of memo.keys()) if (!found.has(serial)) memo.delete(serial);
-  return silent.filter((robot) => {
+  const fresh: SilentRobot[] = [];
+  const retries: SilentRobot[] = [];
+  for (const robot of silent) {
     const last = memo.get(robot.serial);
-    if (last === undefined || last.lastSeenAt !== robot.lastSeenAt) return true;
-    return !last.noWorkflow && now - last.nudgedAt >= retryMs;
-  });
+    if (last === undefined || last.lastSeenAt !== robot.lastSeenAt) fresh.push(robot);
+    else if (!last.noWorkflow && now - last.nudgedAt >= retryMs) retries.push(robot);
+  }
+  return [...fresh, ...retries];
 }

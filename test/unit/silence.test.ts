@@ -28,3 +28,11 @@ test('robots no longer found silent are forgotten', () => {
   robotsToNudge([{ serial: 'B2', lastSeenAt: t0 }], memo, t0 + 1000, retryMs);
   expect([...memo.keys()]).toEqual(['B2']);
 });
+
+test('new silences are nudged before retries, so robots whose workflows never answer cannot keep them waiting', () => {
+  const memo: NudgeMemo = new Map();
+  const stuck = Array.from({ length: 3 }, (_, i) => ({ serial: `S${i}`, lastSeenAt: t0 + i }));
+  for (const robot of stuck) memo.set(robot.serial, { lastSeenAt: robot.lastSeenAt, nudgedAt: t0, noWorkflow: false });
+  const fresh = { serial: 'NEW', lastSeenAt: t0 + 50_000 };
+  expect(robotsToNudge([...stuck, fresh], memo, t0 + 2 * retryMs, retryMs).map((r) => r.serial)).toEqual(['NEW', 'S0', 'S1', 'S2']);
+});
