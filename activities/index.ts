@@ -1,6 +1,6 @@
 import type { Prisma } from '../infra/prisma';
 import type { GreengrassV2Client } from '@aws-sdk/client-greengrassv2';
-import * as devices from './devices';
+import * as devices from '../store/devices';
 import { createGreengrassActivities } from './greengrass';
 import type { MqttClient } from 'mqtt';
 import { createCommandActivities } from './commands';

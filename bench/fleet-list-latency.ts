@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client as PgClient, Pool } from 'pg';
 import pino from 'pino';
-import { writeHeartbeats } from '../activities/devices';
+import { writeHeartbeats } from '../store/devices';
 import { createApp } from '../api/app';
 import { deviceListStatements } from '../api/devices';
 import { fleetListStatements } from '../api/fleet-devices';

@@ -1,7 +1,7 @@
 import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
 import { decideForward, type ForwardMemo, type ForwardRule } from '../domain/forwarding';
 import { protectPins, redactPins } from '../domain/lid-pins';
-import type { RejectedMessage } from '../activities/devices';
+import type { RejectedMessage } from '../store/devices';
 import { mapLimit } from './map-limit';
 
 /**

@@ -18,7 +18,7 @@ export function setPendingSource(source: () => number): void {
   pendingSource = source;
 }
 
-/** Where the robot inbox gauges read from (activities/robot-inbox.ts). */
+/** Where the robot inbox gauges read from (store/robot-inbox.ts). */
 export function setInboxSource(source: typeof inboxSource): void {
   inboxSource = source;
 }

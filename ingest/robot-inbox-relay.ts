@@ -4,7 +4,7 @@ import type { Heartbeat } from '../domain/heartbeat';
 import { mapLimit } from './map-limit';
 
 /**
- * Signals the robot inbox (activities/robot-inbox.ts) to the robot workflows. In one transaction at
+ * Signals the robot inbox (store/robot-inbox.ts) to the robot workflows. In one transaction at
  * a time it claims the oldest rows, groups them by robot, sends each robot one signal with its
  * heartbeats in order, and deletes the rows of the robots signalled before committing. A robot
  * whose signal failed keeps its rows, in order, and is tried again after a backoff of its own, so

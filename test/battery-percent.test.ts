@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { writeHeartbeats } from '../activities/devices';
+import { writeHeartbeats } from '../store/devices';
 import { refreshFleetRow } from '../activities/fleet';
 import type { RawHeartbeat } from '../domain/heartbeat';
 import { applyMigrations, listMigrations, migrationsDir } from '../infra/migrate';

@@ -1,4 +1,4 @@
-import { writeHeartbeats } from '../activities/devices';
+import { writeHeartbeats } from '../store/devices';
 import type { RawHeartbeat } from '../domain/heartbeat';
 import { startApiHarness, type ApiHarness } from './api/harness';
 import { ingestedHeartbeat } from './support/robot';

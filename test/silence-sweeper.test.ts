@@ -2,7 +2,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
-import { findSilentRobots } from '../activities/devices';
+import { findSilentRobots } from '../store/devices';
 import { createSilenceNudger } from '../ingest/signal-robot';
 import { SilenceSweeper, type NudgeResult } from '../ingest/silence-sweeper';
 import { workflowIds } from '../temporal.config';

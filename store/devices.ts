@@ -3,7 +3,7 @@ import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
 import type { SilentRobot } from '../domain/silence';
-import { refreshFleetRow } from './fleet';
+import { refreshFleetRow } from '../activities/fleet';
 
 /**
  * The device projection (seed 001 `devices`, `device_batteries`, `device_components`).
