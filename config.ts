@@ -1,4 +1,5 @@
 import type { ForwardRule } from './domain/forwarding';
+import type { IntakeRules } from './domain/heartbeat-intake';
 import { z } from 'zod';
 
 /** Environment configuration (CONTRACT.md "Configuration"); every variable is optional. */
@@ -23,8 +24,10 @@ export const configSchema = z.object({
   HEARTBEAT_FORWARD_INTERVAL_SECONDS: z.coerce.number().positive().optional(),
   /** How often the ingest worker looks for robots gone silent (ingest/silence-sweeper.ts): offline is detected within OFFLINE_AFTER_SECONDS plus this. */
   SILENCE_SWEEP_SECONDS: seconds(2),
-  /** A benchmark knob (bench/run.ts): `naive` and `floor` are the yardsticks, never for production. */
-  INGEST_MODE: z.enum(['designed', 'naive', 'floor']).default('designed'),
+  /** How far a robot's clock may be off and still be taken as it is (domain/robot-clock.ts). */
+  CLOCK_SKEW_TOLERANCE_SECONDS: seconds(30),
+  /** Older-dated heartbeats arriving this long with none newer: the robot's clock was set back. */
+  CLOCK_RESET_AFTER_SECONDS: seconds(10),
   /** The ingest worker run on its own (workers/ingest.ts) serves /metrics here; unset: none. */
   INGEST_METRICS_PORT: z.coerce.number().int().optional(),
   /** Messages the ingest worker holds unacknowledged at most; past it, it stops reading and the broker keeps the rest. */
@@ -86,6 +89,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** How the ingest takes heartbeats in (domain/heartbeat-intake.ts). */
+export function heartbeatRules(config: Config): IntakeRules {
+  return {
+    clock: { toleranceMs: config.CLOCK_SKEW_TOLERANCE_SECONDS * 1000, resetAfterMs: config.CLOCK_RESET_AFTER_SECONDS * 1000 },
+    forward: forwardRule(config),
+  };
 }
 
 /** Which heartbeats reach the robot workflow besides changes (see domain/forwarding.ts). */

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
-import { ingestModes, type IngestMode } from '../ingest/heartbeat-pipeline';
 import { workflowIds } from '../temporal.config';
 import type { Edge, ListClientMark, ListClientMessage, ListClientStart } from './list-client';
 import { benchSerial, percentiles, type LoadMessage, type LoadOptions, type LoadResult, type StageMark } from './load-generator';
 import { ProcessSampler, round } from './proc';
-import { repoRoot, runningStacks, startStack, type Stack } from './stack';
+import { ingestModes, repoRoot, runningStacks, startStack, type IngestMode, type Stack } from './stack';
 
 /**
  * `npm run bench`: the same MQTT load against (a) the project as designed, (b) a naive mode that

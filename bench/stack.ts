@@ -3,7 +3,6 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
-import type { IngestMode } from '../ingest/heartbeat-pipeline';
 import { applyMigrations } from '../infra/migrate';
 import { startEmbeddedPostgres } from '../infra/postgres';
 import { niced, startTemporalDevServer } from '../infra/temporal-server';
@@ -18,6 +17,10 @@ import { freePort } from '../test/support/ports';
  */
 
 export const repoRoot = resolve(__dirname, '..');
+
+/** (a) the project as designed; (b) and (c) the yardsticks of bench/ingest-yardstick.ts. */
+export const ingestModes = ['designed', 'naive', 'floor'] as const;
+export type IngestMode = (typeof ingestModes)[number];
 
 export type Stack = {
   mode: IngestMode;
@@ -87,22 +90,21 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       PORT: String(apiPort),
       API_KEYS: `${apiKey}:read`,
       OFFLINE_AFTER_SECONDS: String(opts.offlineAfterSeconds),
-      INGEST_MODE: opts.mode,
       INGEST_METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'error',
       ...(temporal ? { TEMPORAL_ADDRESS: temporal.address } : {}),
       ...opts.env,
     };
     if (!temporal) delete env.TEMPORAL_ADDRESS;
-    const node = (name: string, script: string, nice?: number) => {
-      const piece = spawnNode(name, script, env, nice);
+    const node = (name: string, script: string, nice?: number, args: string[] = []) => {
+      const piece = spawnNode(name, script, env, nice, args);
       pieces.push(piece);
       return piece;
     };
     const broker = node('mqtt broker', 'infra/mqtt-broker.ts');
     await until(() => broker.output().includes('MQTT broker on'), broker, 30_000);
     const worker = temporal ? node('robot worker', 'workers/fleet-worker.ts', opts.temporalNice) : null;
-    const ingest = node('ingest worker', 'workers/ingest.ts');
+    const ingest = opts.mode === 'designed' ? node('ingest worker', 'workers/ingest.ts') : node('ingest worker', 'bench/ingest-yardstick.ts', undefined, [opts.mode]);
     const api = node('api', temporal ? 'workers/api.ts' : 'bench/api-without-temporal.ts');
     if (worker && temporal) await untilAsync(() => hasPollers(temporal.address), worker, 120_000);
     await untilAsync(() => responds(`http://127.0.0.1:${metricsPort}/`), ingest, 60_000);
@@ -138,8 +140,8 @@ function lastError(output: string): string {
   return (lines[lines.length - 1] ?? output.trim().split('\n').pop() ?? '').trim().slice(0, 200);
 }
 
-function spawnNode(name: string, script: string, env: Record<string, string>, nice?: number): Piece {
-  const args = ['--import', 'tsx', script];
+function spawnNode(name: string, script: string, env: Record<string, string>, nice?: number, scriptArgs: string[] = []): Piece {
+  const args = ['--import', 'tsx', script, ...scriptArgs];
   const [command, commandArgs] = niced(process.execPath, args, nice);
   const child = spawn(command, commandArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

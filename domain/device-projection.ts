@@ -9,8 +9,11 @@ import {
 } from './device';
 import { toGreengrassStatus, type SoftwareStatus } from './software';
 
+/** What the ingest keeps for its own decisions (domain/heartbeat-intake.ts), not part of the Device. */
+type IntakeColumns = 'clockOffsetMs' | 'newestReceivedAt' | 'clockBehindReceivedAt' | 'clockBehindTimeMs' | 'forwardedFingerprint' | 'forwardedAt';
+
 /** A `devices` row with its batteries and components, as the projection holds it. */
-export type DeviceProjection = DeviceRow & { batteries: DeviceBattery[]; components: DeviceComponent[]; software?: DeviceSoftware | null };
+export type DeviceProjection = Omit<DeviceRow, IntakeColumns> & { batteries: DeviceBattery[]; components: DeviceComponent[]; software?: DeviceSoftware | null };
 
 const iso = (at: Date | null) => (at ? at.toISOString() : null);
 

@@ -77,7 +77,11 @@ export type RawHeartbeat = z.input<typeof rawHeartbeatSchema>;
 /** A validated heartbeat in our own names: what the ingest worker hands on. */
 export const heartbeatSchema = z.object({
   serial: serialSchema,
+  /** On the robot's clock line (domain/robot-clock.ts): the robot's own timestamp while its clock is right. */
   timestamp: z.number().int(),
+  /** The robot's own timestamp, when `timestamp` had to differ from it. */
+  robotTimestamp: z.number().int().optional(),
+  /** Server time the message was received: what liveness follows. */
   receivedAt: z.number().int(),
   location: z
     .object({

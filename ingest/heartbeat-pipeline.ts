@@ -1,62 +1,46 @@
 import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
-import { decideForward, type ForwardMemo, type ForwardRule } from '../domain/forwarding';
 import { protectPins, redactPins } from '../domain/lid-pins';
 import type { RejectedMessage } from '../store/devices';
-import { mapLimit } from './map-limit';
 
 /**
  * The ingest worker's batch: each MQTT message is parsed at once; every `flushMs` the batch is
- * written (telemetry to the projection, rejects kept with their reason, and the heartbeats the
- * robot workflows must see to the robot inbox), and then the messages are acknowledged. The
- * inbox relay (robot-inbox-relay.ts) signals the workflows from there, so a slow or stopped
- * Temporal delays decisions, never ingestion or the projection.
+ * written (the heartbeats taken into the projection, and the ones the robot workflows must see
+ * queued in the robot inbox, in one transaction: store/devices.ts `storeHeartbeats`; rejects kept
+ * with their reason), and then the messages are acknowledged. The inbox relay
+ * (robot-inbox-relay.ts) signals the workflows from there, so a slow or stopped Temporal delays
+ * decisions, never ingestion or the projection.
  * A failing step is retried with backoff while new messages wait (bounded by `maxPending`).
  */
 
 export type PipelineDeps = {
-  writeHeartbeats(heartbeats: Heartbeat[]): Promise<void>;
+  /** Takes the batch's heartbeats in; the benchmark's yardsticks (bench/) give their own. */
+  storeHeartbeats(heartbeats: Heartbeat[]): Promise<StoredBatch>;
   storeRejected(rejected: RejectedMessage[]): Promise<void>;
-  /** `designed`: the robot inbox, in the order received. */
-  queueForRobots?(heartbeats: Heartbeat[]): Promise<void>;
-  /** `naive` only: one signal per heartbeat, inline. */
-  signalRobot?(serial: string, heartbeats: Heartbeat[]): Promise<void>;
-  /** A batch's heartbeats reached the robot inbox. */
-  onQueued?(count: number): void;
   onAccepted?(count: number): void;
   onRejected?(reason: string): void;
   onFlushed?(stats: FlushStats): void;
   onRetry?(step: string, error: unknown): void;
 };
 
-/**
- * `designed`: the default described above. The other two exist for `npm run bench` only:
- * `naive` signals and writes every heartbeat one by one (the State Service's shape in seed 000);
- * `floor` writes batches and never signals, the most this machine ingests without Temporal.
- */
-export const ingestModes = ['designed', 'naive', 'floor'] as const;
-export type IngestMode = (typeof ingestModes)[number];
+/** `forwarded`: heartbeats queued for (or signalled to) the robot workflows. */
+export type StoredBatch = { forwarded: number; corrected?: number; epochs?: string[] };
 
 export type PipelineOptions = {
-  forward: ForwardRule;
   /** PIN_HASH_SECRET: a keypad PIN goes no further than here, only its keyed hash (domain/lid-pins.ts). */
   pinSecret?: string;
-  mode?: IngestMode;
   flushMs?: number;
   maxPending?: number;
-  signalConcurrency?: number;
   now?: () => number;
 };
 
-/** `forwarded`: heartbeats queued for the robot workflows (naive: signalled). */
-export type FlushStats = { heartbeats: number; rejected: number; forwarded: number; ms: number };
+export type FlushStats = StoredBatch & { heartbeats: number; rejected: number; ms: number };
 
-type Batch = { heartbeats: Heartbeat[]; rejected: RejectedMessage[]; forwards: Heartbeat[] };
+type Batch = { heartbeats: Heartbeat[]; rejected: RejectedMessage[] };
 
 const MAX_STORED_PAYLOAD = 16 * 1024;
 
 export class HeartbeatPipeline {
   private batch = emptyBatch();
-  private memos = new Map<string, ForwardMemo>();
   private flushing: Promise<void> | null = null;
   private writing = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -64,17 +48,12 @@ export class HeartbeatPipeline {
   private takeAcks: () => () => void = () => () => undefined;
   private readonly flushMs: number;
   private readonly maxPending: number;
-  private readonly signalConcurrency: number;
   private readonly now: () => number;
-  private readonly mode: IngestMode;
 
-  constructor(private readonly deps: PipelineDeps, private readonly options: PipelineOptions) {
+  constructor(private readonly deps: PipelineDeps, private readonly options: PipelineOptions = {}) {
     this.flushMs = options.flushMs ?? 100;
     this.maxPending = options.maxPending ?? 10_000;
-    // naive: signal latency, not CPU, bounds the batch; more lanes help while Temporal keeps up.
-    this.signalConcurrency = options.signalConcurrency ?? 64;
     this.now = options.now ?? Date.now;
-    this.mode = options.mode ?? 'designed';
   }
 
   /** Where the acknowledgements of the messages accepted so far come from; the result sends them. */
@@ -96,13 +75,8 @@ export class HeartbeatPipeline {
       this.deps.onRejected?.(parsed.reason);
       return;
     }
-    const hb = protectPins(parsed.heartbeat, this.options.pinSecret);
-    this.batch.heartbeats.push(hb);
+    this.batch.heartbeats.push(protectPins(parsed.heartbeat, this.options.pinSecret));
     this.deps.onAccepted?.(1);
-    if (this.mode !== 'designed') return;
-    const { forward, memo } = decideForward(this.memos.get(hb.serial), hb, this.options.forward);
-    this.memos.set(hb.serial, memo);
-    if (forward) this.batch.forwards.push(hb);
   }
 
   /** Messages accepted and not yet acknowledged. */
@@ -156,35 +130,18 @@ export class HeartbeatPipeline {
   private async write(batch: Batch, releaseAcks: () => void): Promise<void> {
     const started = this.now();
     this.writing = batch.heartbeats.length + batch.rejected.length;
+    let stored: StoredBatch = { forwarded: 0 };
     try {
-      if (this.mode === 'naive') await this.writeOneByOne(batch);
-      else await this.writeBatch(batch);
+      if (batch.heartbeats.length > 0) stored = await this.retry('projection', () => this.deps.storeHeartbeats(batch.heartbeats));
+      if (batch.rejected.length > 0) await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
     } finally {
       this.writing = 0;
     }
     releaseAcks();
-    const forwarded = this.mode === 'naive' ? batch.heartbeats.length : batch.forwards.length;
-    this.deps.onFlushed?.({ heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, forwarded, ms: this.now() - started });
+    this.deps.onFlushed?.({ ...stored, heartbeats: batch.heartbeats.length, rejected: batch.rejected.length, ms: this.now() - started });
   }
 
-  private async writeBatch(batch: Batch): Promise<void> {
-    await this.retry('projection', () => this.deps.writeHeartbeats(batch.heartbeats));
-    await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
-    if (batch.forwards.length === 0 || !this.deps.queueForRobots) return;
-    await this.retry('inbox', () => this.deps.queueForRobots!(batch.forwards));
-    this.deps.onQueued?.(batch.forwards.length);
-  }
-
-  private async writeOneByOne(batch: Batch): Promise<void> {
-    const signal = this.deps.signalRobot;
-    await mapLimit(batch.heartbeats, this.signalConcurrency, async (hb) => {
-      await this.retry('projection', () => this.deps.writeHeartbeats([hb]));
-      if (signal) await this.retry('signal', () => signal(hb.serial, [hb]));
-    });
-    await this.retry('rejected', () => this.deps.storeRejected(batch.rejected));
-  }
-
-  private async retry(step: string, fn: () => Promise<void>): Promise<void> {
+  private async retry<T>(step: string, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
@@ -198,7 +155,7 @@ export class HeartbeatPipeline {
 }
 
 function emptyBatch(): Batch {
-  return { heartbeats: [], rejected: [], forwards: [] };
+  return { heartbeats: [], rejected: [] };
 }
 
 /** PostgreSQL text cannot hold NUL; very large payloads are cut, their size kept in the reason. */

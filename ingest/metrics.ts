@@ -61,6 +61,8 @@ export const ingestMetrics = {
   ),
   silenceNudges: counter('fleet_ingest_silence_nudges_total', 'Robot workflows told by the silence sweeper that their robot has gone quiet'),
   retries: counter('fleet_ingest_retries_total', 'Batch steps retried after an error', ['step']),
+  clockCorrected: counter('fleet_ingest_clock_corrected_total', 'Heartbeats whose time is not the robot clock\'s own: the clock is off by more than CLOCK_SKEW_TOLERANCE_SECONDS (domain/robot-clock.ts)'),
+  clockEpochs: counter('fleet_ingest_clock_epochs_total', 'Robot clock epochs started: the clock jumped ahead, was set back, or is right again', ['change']),
   flushSeconds: histogram(
     'fleet_ingest_flush_seconds',
     'Time to write a batch (projection, rejects, robot inbox) and acknowledge it',

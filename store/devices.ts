@@ -3,7 +3,9 @@ import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
 import type { SilentRobot } from '../domain/silence';
+import { takeIn, type IntakeResult, type IntakeRules, type RobotIntake } from '../domain/heartbeat-intake';
 import { refreshFleetRow } from '../activities/fleet';
+import { queueForRobots } from './robot-inbox';
 
 /**
  * The device projection (seed 001 `devices`, `device_batteries`, `device_components`).
@@ -11,58 +13,125 @@ import { refreshFleetRow } from '../activities/fleet';
  * Every write keeps the newest state: an older heartbeat never overwrites a newer one.
  */
 
-/** Keeps the newest heartbeat per robot: one multi-row upsert cannot touch a row twice. */
-export function newestPerRobot(heartbeats: Heartbeat[]): Heartbeat[] {
-  const newest = new Map<string, Heartbeat>();
-  for (const hb of heartbeats) {
-    const current = newest.get(hb.serial);
-    if (!current || hb.timestamp > current.timestamp) newest.set(hb.serial, hb);
-  }
-  return [...newest.values()];
+export type HeartbeatRules = IntakeRules;
+
+/** What a batch did: the heartbeats on their robots' clock lines, and what reached the robot inbox. */
+export type StoredHeartbeats = Pick<IntakeResult, 'placed' | 'newest' | 'forwards' | 'corrected' | 'epochs'>;
+
+/**
+ * Takes a batch of heartbeats (in arrival order) into the projection, in one transaction: the
+ * rows of the batch's robots are locked and read, the intake decided from them
+ * (domain/heartbeat-intake.ts), and the newest heartbeat of each robot written with what is kept of
+ * it; with `inbox`, the heartbeats the robot workflows must see go into the robot inbox in the same
+ * transaction, so a heartbeat is queued once whichever ingest worker takes it.
+ */
+export async function storeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[], rules: HeartbeatRules, opts: { inbox: boolean }): Promise<StoredHeartbeats> {
+  if (heartbeats.length === 0) return { placed: [], newest: new Map(), forwards: [], corrected: 0, epochs: [] };
+  const serials = [...new Set(heartbeats.map((h) => h.serial))].sort();
+  return prisma.$transaction(
+    async (tx) => {
+      // A new robot's row is made first, so that it is locked like the others.
+      await tx.$executeRaw`INSERT INTO devices (serial_number) SELECT unnest(${serials}::text[]) ON CONFLICT DO NOTHING`;
+      const intake = takeIn(await lockIntake(tx, serials), heartbeats, rules);
+      await writeIntake(tx, intake);
+      if (opts.inbox && intake.forwards.length > 0) await queueForRobots(tx, intake.forwards);
+      return intake;
+    },
+    { timeout: 60_000, maxWait: 60_000 },
+  );
 }
 
-export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): Promise<void> {
-  const rows = newestPerRobot(heartbeats);
-  if (rows.length === 0) return;
-  await prisma.$transaction([
-    // battery_percent: the lowest of the heartbeat's batteries and of the stored ones it does not
-    // mention (`mentioned` is a bit per battery index), i.e. the lowest of device_batteries once this
-    // transaction is done; a heartbeat without batteries keeps the stored value.
-    prisma.$executeRaw`
-      INSERT INTO devices AS d (serial_number, lat, lng, heading, horizontal_accuracy, altitude, speed_mph,
-        location_updated_at, network_type, signal_strength, lid_is_open, lid_updated_at, last_heartbeat_at, last_seen_at,
-        battery_percent)
-      SELECT s, lat, lng, heading, acc, alt, speed, CASE WHEN lat IS NULL THEN NULL ELSE ${fromMs('t')} END, net, sig,
-        COALESCE(lid, false), CASE WHEN lid IS NULL THEN NULL ELSE ${fromMs('t')} END, ${fromMs('t')}, ${fromMs('seen')},
-        CASE WHEN charge IS NOT NULL THEN LEAST(charge, (SELECT min(b.charge_percent) FROM device_batteries b
-          WHERE b.serial_number = u.s AND (mentioned >> b.battery_index) & 1 = 0)) END
-      FROM unnest(${rows.map((h) => h.serial)}::text[], ${rows.map((h) => h.location?.latitude ?? null)}::float8[],
-        ${rows.map((h) => h.location?.longitude ?? null)}::float8[], ${rows.map((h) => h.location?.heading ?? null)}::float8[],
-        ${rows.map((h) => h.location?.horizontalAccuracy ?? null)}::float8[], ${rows.map((h) => h.location?.altitude ?? null)}::float8[],
-        ${rows.map((h) => h.location?.speedMph ?? null)}::float8[], ${rows.map((h) => h.network?.type ?? null)}::text[],
-        ${rows.map((h) => h.network?.signalStrength ?? null)}::int[], ${rows.map((h) => h.lidOpen ?? null)}::bool[],
-        ${rows.map((h) => h.timestamp)}::bigint[], ${rows.map((h) => h.receivedAt)}::bigint[],
-        ${rows.map(lowestCharge)}::int[], ${rows.map(batteryIndexBits)}::int[])
-        AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned)
-      ON CONFLICT (serial_number) DO UPDATE SET
-        lat = COALESCE(EXCLUDED.lat, d.lat), lng = COALESCE(EXCLUDED.lng, d.lng),
-        heading = COALESCE(EXCLUDED.heading, d.heading),
-        horizontal_accuracy = COALESCE(EXCLUDED.horizontal_accuracy, d.horizontal_accuracy),
-        altitude = COALESCE(EXCLUDED.altitude, d.altitude), speed_mph = COALESCE(EXCLUDED.speed_mph, d.speed_mph),
-        location_updated_at = COALESCE(EXCLUDED.location_updated_at, d.location_updated_at),
-        network_type = COALESCE(EXCLUDED.network_type, d.network_type),
-        signal_strength = COALESCE(EXCLUDED.signal_strength, d.signal_strength),
-        lid_is_open = CASE WHEN EXCLUDED.lid_updated_at IS NULL THEN d.lid_is_open ELSE EXCLUDED.lid_is_open END,
-        lid_updated_at = CASE WHEN EXCLUDED.lid_updated_at IS NULL OR EXCLUDED.lid_is_open = d.lid_is_open
-          THEN d.lid_updated_at ELSE EXCLUDED.lid_updated_at END,
-        last_heartbeat_at = EXCLUDED.last_heartbeat_at,
-        last_seen_at = GREATEST(d.last_seen_at, EXCLUDED.last_seen_at),
-        battery_percent = COALESCE(EXCLUDED.battery_percent, d.battery_percent),
-        updated_at = now()
-      WHERE d.last_heartbeat_at IS NULL OR d.last_heartbeat_at < EXCLUDED.last_heartbeat_at`,
-    upsertBatteries(prisma, rows),
-    upsertComponents(prisma, rows),
-  ]);
+/** The ingest worker's plain write, for tests and benchmarks that need no robot inbox. */
+export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[], rules: HeartbeatRules = defaultHeartbeatRules): Promise<void> {
+  await storeHeartbeats(prisma, heartbeats, rules, { inbox: false });
+}
+
+export const defaultHeartbeatRules: HeartbeatRules = {
+  clock: { toleranceMs: 30_000, resetAfterMs: 10_000 },
+  forward: { intervalMs: 300_000, silenceMs: 30_000 },
+};
+
+type Tx = Parameters<Parameters<Prisma['$transaction']>[0]>[0];
+
+type IntakeRow = {
+  serial_number: string;
+  clock_offset_ms: bigint;
+  newest_at: number | null;
+  newest_received_at: number | null;
+  behind_since: number | null;
+  behind_at: bigint | null;
+  last_seen_at: number | null;
+  forwarded_fingerprint: string | null;
+  forwarded_at: number | null;
+};
+
+/** In serial order, so that two ingest workers locking overlapping robots never deadlock. */
+async function lockIntake(tx: Tx, serials: string[]): Promise<Map<string, RobotIntake>> {
+  const ms = (column: string) => Sql.raw(`(EXTRACT(EPOCH FROM ${column}) * 1000)::float8`);
+  const rows = await tx.$queryRaw<IntakeRow[]>`
+    SELECT serial_number, clock_offset_ms, ${ms('last_heartbeat_at')} AS newest_at, ${ms('newest_received_at')} AS newest_received_at,
+      ${ms('clock_behind_received_at')} AS behind_since, clock_behind_time_ms AS behind_at, ${ms('last_seen_at')} AS last_seen_at, forwarded_fingerprint, ${ms('forwarded_at')} AS forwarded_at
+    FROM devices WHERE serial_number = ANY(${serials}::text[]) ORDER BY serial_number FOR UPDATE`;
+  return new Map(
+    rows.map((r) => [
+      r.serial_number,
+      {
+        clock: {
+          offsetMs: Number(r.clock_offset_ms),
+          newestAt: r.newest_at,
+          newestReceivedAt: r.newest_received_at,
+          behind: r.behind_since === null || r.behind_at === null ? null : { since: r.behind_since, at: Number(r.behind_at) },
+        },
+        lastSeenAt: r.last_seen_at,
+        forwarded: r.forwarded_fingerprint === null || r.forwarded_at === null ? null : { fingerprint: r.forwarded_fingerprint, at: r.forwarded_at },
+      },
+    ]),
+  );
+}
+
+/**
+ * One row per robot of the batch. Telemetry comes from the robot's new newest heartbeat and is
+ * null when the batch brought none, which the upsert reads as "keep" (`COALESCE`); what is kept of
+ * the robot for the intake is always written.
+ */
+async function writeIntake(tx: Tx, intake: IntakeResult): Promise<void> {
+  const robots = [...intake.robots.entries()].map(([serial, kept]) => ({ serial, kept, hb: intake.newest.get(serial) ?? null }));
+  const col = <T>(f: (r: (typeof robots)[number]) => T) => robots.map(f);
+  const loc = <T>(f: (l: NonNullable<Heartbeat['location']>) => T) => col((r) => (r.hb?.location ? (f(r.hb.location) ?? null) : null));
+  await tx.$executeRaw`
+    UPDATE devices AS d SET
+      lat = COALESCE(u.lat, d.lat), lng = COALESCE(u.lng, d.lng), heading = COALESCE(u.heading, d.heading),
+      horizontal_accuracy = COALESCE(u.acc, d.horizontal_accuracy), altitude = COALESCE(u.alt, d.altitude),
+      speed_mph = COALESCE(u.speed, d.speed_mph),
+      location_updated_at = CASE WHEN u.lat IS NULL THEN d.location_updated_at ELSE ${fromMs('t')} END,
+      network_type = COALESCE(u.net, d.network_type), signal_strength = COALESCE(u.sig, d.signal_strength),
+      lid_is_open = COALESCE(u.lid, d.lid_is_open),
+      lid_updated_at = CASE WHEN u.lid IS NULL OR u.lid = d.lid_is_open AND d.lid_updated_at IS NOT NULL THEN d.lid_updated_at ELSE ${fromMs('t')} END,
+      last_heartbeat_at = COALESCE(${fromMs('t')}, d.last_heartbeat_at),
+      last_seen_at = GREATEST(d.last_seen_at, ${fromMs('seen')}),
+      -- battery_percent: the lowest of the heartbeat's batteries and of the stored ones it does not
+      -- mention (mentioned is a bit per battery index), i.e. the lowest of device_batteries once this
+      -- transaction is done; a heartbeat without batteries keeps the stored value.
+      battery_percent = COALESCE(CASE WHEN u.charge IS NOT NULL THEN LEAST(u.charge, (SELECT min(b.charge_percent) FROM device_batteries b
+        WHERE b.serial_number = u.s AND (u.mentioned >> b.battery_index) & 1 = 0)) END, d.battery_percent),
+      clock_offset_ms = u.offset_ms, newest_received_at = ${fromMs('newest_received')},
+      clock_behind_received_at = ${fromMs('behind_since')}, clock_behind_time_ms = u.behind_at, forwarded_fingerprint = u.fingerprint, forwarded_at = ${fromMs('forwarded')},
+      updated_at = CASE WHEN u.t IS NULL THEN d.updated_at ELSE now() END
+    FROM unnest(${col((r) => r.serial)}::text[], ${loc((l) => l.latitude)}::float8[], ${loc((l) => l.longitude)}::float8[],
+      ${loc((l) => l.heading)}::float8[], ${loc((l) => l.horizontalAccuracy)}::float8[], ${loc((l) => l.altitude)}::float8[],
+      ${loc((l) => l.speedMph)}::float8[], ${col((r) => r.hb?.network?.type ?? null)}::text[],
+      ${col((r) => r.hb?.network?.signalStrength ?? null)}::int[], ${col((r) => r.hb?.lidOpen ?? null)}::bool[],
+      ${col((r) => r.hb?.timestamp ?? null)}::bigint[], ${col((r) => r.kept.lastSeenAt)}::bigint[],
+      ${col((r) => (r.hb ? lowestCharge(r.hb) : null))}::int[], ${col((r) => (r.hb ? batteryIndexBits(r.hb) : 0))}::int[],
+      ${col((r) => r.kept.clock.offsetMs)}::bigint[], ${col((r) => r.kept.clock.newestReceivedAt)}::bigint[],
+      ${col((r) => r.kept.clock.behind?.since ?? null)}::bigint[], ${col((r) => r.kept.clock.behind?.at ?? null)}::bigint[], ${col((r) => r.kept.forwarded?.fingerprint ?? null)}::text[],
+      ${col((r) => r.kept.forwarded?.at ?? null)}::bigint[])
+      AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned, offset_ms, newest_received, behind_since, behind_at, fingerprint, forwarded)
+    WHERE d.serial_number = u.s`;
+  const newest = [...intake.newest.values()];
+  if (newest.length === 0) return;
+  await upsertBatteries(tx, newest);
+  await upsertComponents(tx, newest);
 }
 
 /**
@@ -70,13 +139,13 @@ export async function writeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[]): 
  * Prisma's handling of Date parameters cost the ingest worker about 3 ms of CPU per 1,000 rows
  * (the component upsert of 1,000 rows: 5.2-8.6 ms with Dates, 2.7-3.6 ms with numbers).
  */
-const fromMs = (column: 't' | 'seen') => Sql.raw(`(timestamptz 'epoch' + ${column} * interval '1 millisecond')`);
+const fromMs = (column: string) => Sql.raw(`(timestamptz 'epoch' + ${column} * interval '1 millisecond')`);
 
 const lowestCharge = (h: Heartbeat) => (h.batteries.length === 0 ? null : Math.min(...h.batteries.map((b) => b.chargePercent)));
 // Battery indexes are 0 to 15 (domain/heartbeat.ts).
 const batteryIndexBits = (h: Heartbeat) => h.batteries.reduce((bits, b) => bits | (1 << b.batteryIndex), 0);
 
-function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
+function upsertBatteries(prisma: Tx, rows: Heartbeat[]) {
   const b = rows.flatMap((h) => h.batteries.map((x) => ({ ...x, serial: h.serial, t: h.timestamp })));
   return prisma.$executeRaw`
     INSERT INTO device_batteries AS b (serial_number, battery_index, charge_percent, voltage, current, temperature, is_charging, updated_at)
@@ -100,7 +169,7 @@ function upsertBatteries(prisma: Prisma, rows: Heartbeat[]) {
  * the robot's newest heartbeat (the devices upsert, earlier in the same transaction, has just made
  * it `last_heartbeat_at`).
  */
-function upsertComponents(prisma: Prisma, rows: Heartbeat[]) {
+function upsertComponents(prisma: Tx, rows: Heartbeat[]) {
   const c = rows.flatMap((h) =>
     Object.entries(h.components).map(([name, code]) => ({ serial: h.serial, name, code, t: h.timestamp })),
   );

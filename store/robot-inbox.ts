@@ -7,7 +7,8 @@ import type { Heartbeat } from '../domain/heartbeat';
  * signals them in id order and deletes them.
  */
 
-export async function queueForRobots(prisma: Prisma, heartbeats: Heartbeat[]): Promise<void> {
+/** Called inside the heartbeat batch's transaction (store/devices.ts storeHeartbeats). */
+export async function queueForRobots(prisma: Pick<Prisma, '$executeRaw'>, heartbeats: Heartbeat[]): Promise<void> {
   if (heartbeats.length === 0) return;
   await prisma.$executeRaw`
     INSERT INTO robot_inbox (serial_number, heartbeat)

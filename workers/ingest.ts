@@ -1,14 +1,14 @@
 import { createServer } from 'node:http';
-import { Connection, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
-import { forwardRule, loadConfig, type Config } from '../config';
-import { findSilentRobots, storeRejected, writeHeartbeats } from '../store/devices';
-import { queueForRobots, robotInboxBacklog } from '../store/robot-inbox';
+import { heartbeatRules, loadConfig, type Config } from '../config';
+import { findSilentRobots, storeHeartbeats, storeRejected } from '../store/devices';
+import { robotInboxBacklog } from '../store/robot-inbox';
 import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
 import { SilenceSweeper } from '../ingest/silence-sweeper';
-import { HeartbeatPipeline } from '../ingest/heartbeat-pipeline';
+import { HeartbeatPipeline, type PipelineDeps } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
 import { ingestMetrics, rejectedField, setInboxSource, setPendingSource } from '../ingest/metrics';
 import { createRobotSignaller, createSilenceNudger, type RobotSignaller } from '../ingest/signal-robot';
@@ -39,59 +39,27 @@ export async function startIngestWorker(deps: {
     taskQueue: deps.taskQueue,
     lid: lidSettings(deps.config),
   });
-  const signalRobot = deps.interceptSignal ? deps.interceptSignal(signaller) : signaller;
-  const relay =
-    deps.config.INGEST_MODE === 'designed'
-      ? new RobotInboxRelay({
-          databaseUrl: deps.databaseUrl,
-          signalRobot,
-          logger: log,
-          onRound: (r) => {
-            ingestMetrics.signals.inc(r.signals);
-            ingestMetrics.inboxAge.observe(r.oldestAgeMs / 1000);
-          },
-        })
-      : null;
-  const sweeper =
-    deps.config.INGEST_MODE === 'floor'
-      ? null
-      : new SilenceSweeper({
-          findSilent: (silentSince, heardSince) => findSilentRobots(deps.prisma, silentSince, heardSince),
-          nudgeRobot: createSilenceNudger(deps.temporal),
-          offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
-          everyMs: deps.config.SILENCE_SWEEP_SECONDS * 1000,
-          logger: log,
-          onSweep: (s) => ingestMetrics.silenceNudges.inc(s.nudged),
-        });
-  const pipeline = new HeartbeatPipeline(
-    {
-      writeHeartbeats: (hbs) => writeHeartbeats(deps.prisma, hbs),
-      storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
-      queueForRobots: (hbs) => queueForRobots(deps.prisma, hbs),
-      signalRobot: deps.config.INGEST_MODE === 'naive' ? signalRobot : undefined,
-      onQueued: () => relay?.kick(),
-      onAccepted: (n) => ingestMetrics.accepted.inc(n),
-      onRejected: (reason) => {
-        ingestMetrics.rejected.inc({ field: rejectedField(reason) });
-        log.warn({ reason }, 'robot message rejected');
-      },
-      onFlushed: (s) => {
-        if (deps.config.INGEST_MODE === 'naive') ingestMetrics.signals.inc(s.forwarded);
-        ingestMetrics.written.inc(s.heartbeats);
-        ingestMetrics.flushSeconds.observe(s.ms / 1000);
-      },
-      onRetry: (step, error) => {
-        ingestMetrics.retries.inc({ step });
-        log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
-      },
+  const relay = new RobotInboxRelay({
+    databaseUrl: deps.databaseUrl,
+    signalRobot: deps.interceptSignal ? deps.interceptSignal(signaller) : signaller,
+    logger: log,
+    onRound: (r) => {
+      ingestMetrics.signals.inc(r.signals);
+      ingestMetrics.inboxAge.observe(r.oldestAgeMs / 1000);
     },
-    { forward: forwardRule(deps.config), mode: deps.config.INGEST_MODE, pinSecret: pinHashSecret(deps.config), maxPending: deps.config.INGEST_MAX_PENDING },
-  );
-  setPendingSource(() => pipeline.pending());
+  });
+  const sweeper = startSilenceSweeper(deps.prisma, deps.temporal, deps.config, log);
+  const rules = heartbeatRules(deps.config);
+  const pipeline = ingestPipeline(deps.config, log, {
+    storeHeartbeats: async (heartbeats) => {
+      const stored = await storeHeartbeats(deps.prisma, heartbeats, rules, { inbox: true });
+      if (stored.forwards.length > 0) relay.kick();
+      return { forwarded: stored.forwards.length, corrected: stored.corrected, epochs: stored.epochs };
+    },
+    storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
+  });
   setInboxSource(() => robotInboxBacklog(deps.prisma));
-  pipeline.start();
-  relay?.start();
-  sweeper?.start();
+  relay.start();
   const mqtt = await connectIngest({
     mqttUrl: deps.mqttUrl,
     clientId: deps.clientId ?? 'fleet-ingest',
@@ -119,18 +87,58 @@ export async function startIngestWorker(deps: {
     close: async () => {
       await pipeline.close();
       await mqtt.endAsync();
-      await relay?.stop();
-      await sweeper?.stop();
+      await relay.stop();
+      await sweeper.stop();
       await acks.close();
     },
   };
 }
 
+/** The batch pipeline with its metrics and logs, around a way of storing heartbeats (the benchmark's yardsticks bring theirs). */
+export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<PipelineDeps, 'storeHeartbeats' | 'storeRejected'>): HeartbeatPipeline {
+  const pipeline = new HeartbeatPipeline(
+    {
+      ...store,
+      onAccepted: (n) => ingestMetrics.accepted.inc(n),
+      onRejected: (reason) => {
+        ingestMetrics.rejected.inc({ field: rejectedField(reason) });
+        log.warn({ reason }, 'robot message rejected');
+      },
+      onFlushed: (s) => {
+        ingestMetrics.written.inc(s.heartbeats);
+        ingestMetrics.flushSeconds.observe(s.ms / 1000);
+        if (s.corrected) ingestMetrics.clockCorrected.inc(s.corrected);
+        for (const change of s.epochs ?? []) ingestMetrics.clockEpochs.inc({ change });
+      },
+      onRetry: (step, error) => {
+        ingestMetrics.retries.inc({ step });
+        log.warn({ step, err: (error as Error).message }, 'ingest batch step failed; retrying');
+      },
+    },
+    { pinSecret: pinHashSecret(config), maxPending: config.INGEST_MAX_PENDING },
+  );
+  setPendingSource(() => pipeline.pending());
+  pipeline.start();
+  return pipeline;
+}
+
+export function startSilenceSweeper(prisma: Prisma, temporal: Client, config: Config, log: pino.Logger): SilenceSweeper {
+  const sweeper = new SilenceSweeper({
+    findSilent: (silentSince, heardSince) => findSilentRobots(prisma, silentSince, heardSince),
+    nudgeRobot: createSilenceNudger(temporal),
+    offlineAfterMs: config.OFFLINE_AFTER_SECONDS * 1000,
+    everyMs: config.SILENCE_SWEEP_SECONDS * 1000,
+    logger: log,
+    onSweep: (s) => ingestMetrics.silenceNudges.inc(s.nudged),
+  });
+  sweeper.start();
+  return sweeper;
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run ingest on its own');
-  // The floor mode of the benchmark runs with no Temporal at all.
-  const connection = config.INGEST_MODE === 'floor' ? Connection.lazy() : await connectTemporal(config);
+  const connection = await connectTemporal(config);
   const ingest = await startIngestWorker({
     mqttUrl: config.MQTT_URL,
     databaseUrl: config.DATABASE_URL,
@@ -145,7 +153,7 @@ async function main(): Promise<void> {
 }
 
 /** On its own the ingest worker has no API process to show its metrics, so it serves them itself. */
-function serveMetrics(port: number): void {
+export function serveMetrics(port: number): void {
   createServer((_req, res) => {
     register.metrics().then((text) => res.writeHead(200, { 'content-type': register.contentType }).end(text), () => res.writeHead(500).end());
   }).listen(port, '127.0.0.1');
