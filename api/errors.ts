@@ -7,6 +7,7 @@ import { fieldPath } from '../domain/field-path';
 
 export type ErrorCode =
   | 'INVALID_ARGUMENT'
+  | 'PAYLOAD_TOO_LARGE'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'NOT_FOUND'
@@ -33,6 +34,8 @@ export const invalidArgument = (field: string, problem: string, violations?: Fie
   new ApiError(400, 'INVALID_ARGUMENT', `${field}: ${problem}`, {
     fieldViolations: violations ?? [{ field, description: problem }],
   });
+export const payloadTooLarge = (limit: number) =>
+  new ApiError(413, 'PAYLOAD_TOO_LARGE', `body: larger than the ${limit}-byte limit`, { fieldViolations: [{ field: 'body', description: `larger than the ${limit}-byte limit` }] });
 export const unauthenticated = (message: string) => new ApiError(401, 'UNAUTHENTICATED', message);
 export const permissionDenied = (message: string) => new ApiError(403, 'PERMISSION_DENIED', message);
 export const notFound = (message: string) => new ApiError(404, 'NOT_FOUND', message);
@@ -82,7 +85,7 @@ function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const bodyError = err as BodyParserError;
   // Each route's own limit: 100 kb of JSON, 16 KiB for the DriveU webhook's raw body.
-  if (bodyError?.type === 'entity.too.large') return invalidArgument('body', `larger than the ${bodyError.limit ?? 102_400}-byte limit`);
+  if (bodyError?.type === 'entity.too.large') return payloadTooLarge(bodyError.limit ?? 102_400);
   if (bodyError?.type === 'entity.parse.failed') return invalidArgument('body', 'not valid JSON');
   if (bodyError?.expose && bodyError.status && bodyError.status < 500) return invalidArgument('body', 'cannot be read');
   // The router could not decode a path parameter (%C0%AE, %E0%A4%A): the client's mistake, not ours.

@@ -136,14 +136,14 @@ describe('body limits', () => {
   const params = { serial: 'R1', cycleId: '00000000-0000-4000-8000-000000000000', commandId: '00000000-0000-4000-8000-000000000000', id: 'd1' };
   const json = (bytes: number) => Buffer.from(JSON.stringify({ padding: 'x'.repeat(bytes) }));
 
-  test.each(routes.map((r) => [routeName(r), r] as const))('%s refuses a body over its limit with 400 naming the body', async (_name, route) => {
+  test.each(routes.map((r) => [routeName(r), r] as const))('%s refuses a body over its limit with 413 naming the body', async (_name, route) => {
     // The DriveU webhook reads its raw body with a 16 KiB limit, everything else JSON up to 100 kb.
     const body = json(route.access === 'signature' ? 17 * 1024 : 101 * 1024);
     const res = await send(fleet.url, route.method, fillPath(route.path, params), {
       headers: { 'x-api-key': fleet.keys.all, 'content-type': 'application/json', 'content-length': String(body.length) },
       body,
     });
-    expect([res.status, res.body.error?.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect([res.status, res.body.error?.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
     expect(res.body.error.message).toBe(`body: larger than the ${route.access === 'signature' ? 16384 : 102400}-byte limit`);
   });
 
@@ -155,14 +155,14 @@ describe('body limits', () => {
         headers: { 'x-api-key': fleet.keys.all, 'content-type': 'application/json', 'content-encoding': 'gzip' },
         body: bomb,
       });
-      expect([path, res.status, res.body.error?.message]).toEqual([path, 400, expect.stringMatching(/^body: larger than/)]);
+      expect([path, res.status, res.body.error?.message]).toEqual([path, 413, expect.stringMatching(/^body: larger than/)]);
     }
   });
 
   test('the limit holds for a chunked body that announces no length', async () => {
     const chunks = Array.from({ length: 64 }, (_, i) => Buffer.from(i === 0 ? '{"padding":"' : 'x'.repeat(4096)));
     const res = await send(fleet.url, 'POST', '/v1/operations-events', { headers: { 'x-api-key': fleet.keys.all, 'content-type': 'application/json' }, body: chunks });
-    expect([res.status, res.body.error?.message]).toEqual([400, expect.stringMatching(/^body: larger than/)]);
+    expect([res.status, res.body.error?.message]).toEqual([413, expect.stringMatching(/^body: larger than/)]);
     expect((await get(fleet.url, '/healthz')).status).toBe(200);
   });
 });

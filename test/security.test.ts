@@ -281,7 +281,7 @@ describe('DriveU webhook signature', () => {
     const uuid = randomUUID();
     const big = JSON.stringify({ eventName: 'status', unit: 'streamer', status: 'online', uuid, vin: 'x'.repeat(20_000), time: Date.now() * 1000 });
     const res = await post(big, `sha256=${hmac(big)}`);
-    expect([res.status, res.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect([res.status, res.body.error.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
     expect(res.body.error.message).toMatch(/^body: larger than/);
     expect(await fleet.prisma.driveuEvent.count({ where: { uuid } })).toBe(0);
   });
