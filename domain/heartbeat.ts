@@ -113,9 +113,30 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 export const MAX_HEARTBEAT_BYTES = 64 * 1024;
 
-export type ParseResult = { ok: true; heartbeat: Heartbeat } | { ok: false; reason: string };
+/**
+ * A part of a heartbeat that failed validation and was left out, the rest applied: `field` names
+ * what was dropped (`gps.heading`, `batteries.1`, `components.GPS`), `reason` why.
+ */
+export type DroppedPart = { field: string; reason: string; /** The field without indexes or robot-chosen keys, for counting: `gps.heading`, `batteries`. */ kind: string };
 
-/** Parses one MQTT message from `robot/<serial>/status`; never throws. */
+export type ParseResult = { ok: true; heartbeat: Heartbeat; dropped: DroppedPart[] } | { ok: false; reason: string };
+
+/** Optional fields inside an optional part: dropped alone, the rest of the part kept. */
+const optionalInside: Record<string, readonly string[]> = {
+  gps: ['heading', 'horizontal_accuracy', 'altitude', 'speed_mph'],
+  network: ['signal_strength'],
+};
+
+/** Rounds of dropping before a message counts as too broken to apply (each round drops every part zod named). */
+const MAX_DROP_ROUNDS = 8;
+
+/**
+ * Parses one MQTT message from `robot/<serial>/status`; never throws. A message that is not JSON,
+ * is too large, has no valid `serial` and `timestamp` or names another robot than its topic is
+ * rejected whole. Any other part that fails validation (a heading of 361, a fractional signal
+ * strength, an unknown component code) is dropped and named in `dropped`, the rest applied: a
+ * sensor glitch must not make a publishing robot look silent.
+ */
 export function parseHeartbeat(topic: string, payload: Buffer | string, receivedAt: number): ParseResult {
   const topicSerial = serialFromStatusTopic(topic);
   // A topic may be 64 KiB long: the reason quotes only its start, as the stored row does.
@@ -128,12 +149,61 @@ export function parseHeartbeat(topic: string, payload: Buffer | string, received
   } catch {
     return { ok: false, reason: 'payload: not valid JSON' };
   }
-  const parsed = rawHeartbeatSchema.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
-  if (parsed.data.serial !== topicSerial) {
-    return { ok: false, reason: `serial: "${parsed.data.serial}" does not match topic serial "${topicSerial}"` };
+  const dropped: DroppedPart[] = [];
+  for (let round = 0; ; round++) {
+    const parsed = rawHeartbeatSchema.safeParse(json);
+    if (parsed.success) {
+      if (parsed.data.serial !== topicSerial) {
+        return { ok: false, reason: `serial: "${parsed.data.serial}" does not match topic serial "${topicSerial}"` };
+      }
+      return { ok: true, heartbeat: normalizeHeartbeat(parsed.data, receivedAt), dropped };
+    }
+    const parts = parsed.error.issues.map((issue) => ({ issue, part: droppablePart(issue.path) }));
+    const whole = parts.find((p) => p.part === null);
+    if (whole || round === MAX_DROP_ROUNDS) return { ok: false, reason: describeZodError(whole ? new z.ZodError([whole.issue]) : parsed.error) };
+    for (const { issue, part } of parts) {
+      if (dropped.some((d) => d.field === fieldPath(part!))) continue;
+      const [top, inside] = part!;
+      const kind = String(top) in optionalInside && inside !== undefined ? `${String(top)}.${String(inside)}` : String(top);
+      dropped.push({ field: fieldPath(part!), reason: `${fieldPath(issue.path)}: ${issue.message}`, kind });
+    }
+    json = withoutParts(json as Record<string, unknown>, parts.map((p) => p.part!));
   }
-  return { ok: true, heartbeat: normalizeHeartbeat(parsed.data, receivedAt) };
+}
+
+/** The smallest part to drop for an issue at `path`; null when the whole message must go. */
+function droppablePart(path: readonly PropertyKey[]): PropertyKey[] | null {
+  const [top, inside] = path;
+  if (path.length === 0 || top === 'serial' || top === 'timestamp') return null;
+  if (typeof top !== 'string') return null;
+  if (top in optionalInside) return optionalInside[top].includes(String(inside)) ? [top, inside] : [top];
+  if ((top === 'batteries' || top === 'events') && typeof inside === 'number') return [top, inside];
+  if (top === 'components' && inside !== undefined) return [top, inside];
+  return [top];
+}
+
+/** A copy of the message without the given parts (array elements removed, keys deleted). */
+function withoutParts(json: Record<string, unknown>, parts: PropertyKey[][]): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...json };
+  const gone = new Map<string, Set<PropertyKey>>();
+  for (const [top, inside] of parts) {
+    const key = String(top);
+    if (inside === undefined) {
+      delete copy[key];
+      gone.delete(key);
+    } else if (key in copy) {
+      gone.set(key, (gone.get(key) ?? new Set()).add(inside));
+    }
+  }
+  for (const [key, inside] of gone) {
+    const value = copy[key];
+    if (Array.isArray(value)) copy[key] = value.filter((_, i) => !inside.has(i));
+    else if (value !== null && typeof value === 'object') {
+      const kept = Object.entries(value).filter(([k]) => !inside.has(k));
+      copy[key] = Object.fromEntries(kept);
+    }
+  }
+  return copy;
 }
 
 export function serialFromStatusTopic(topic: string): string | undefined {

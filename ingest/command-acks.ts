@@ -1,7 +1,7 @@
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ACK_TOPIC_FILTER, parseCommandAck, type CommandAck } from '../domain/commands';
-import type { RejectedMessage } from '../store/devices';
+import type { RejectedMessage } from '../store/rejected-messages';
 import { workflowIds } from '../temporal.config';
 import { commandAckSignal } from '../workflows/command';
 

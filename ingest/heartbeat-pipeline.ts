@@ -1,6 +1,6 @@
-import { parseHeartbeat, type Heartbeat } from '../domain/heartbeat';
+import { parseHeartbeat, type DroppedPart, type Heartbeat } from '../domain/heartbeat';
 import { protectPins, redactPins } from '../domain/lid-pins';
-import type { RejectedMessage } from '../store/devices';
+import type { RejectedMessage } from '../store/rejected-messages';
 
 /**
  * The ingest worker's batch: each MQTT message is parsed at once; every `flushMs` the batch is
@@ -18,6 +18,8 @@ export type PipelineDeps = {
   storeRejected(rejected: RejectedMessage[]): Promise<void>;
   onAccepted?(count: number): void;
   onRejected?(reason: string): void;
+  /** A heartbeat was applied without parts that failed validation. */
+  onDropped?(parts: DroppedPart[]): void;
   onFlushed?(stats: FlushStats): void;
   onRetry?(step: string, error: unknown): void;
 };
@@ -77,6 +79,10 @@ export class HeartbeatPipeline {
     }
     this.batch.heartbeats.push(protectPins(parsed.heartbeat, this.options.pinSecret));
     this.deps.onAccepted?.(1);
+    if (parsed.dropped.length === 0) return;
+    const reason = parsed.dropped.map((d) => d.reason).join('; ');
+    this.batch.rejected.push({ topic: topic.slice(0, 512), payload: storablePayload(payload), reason, receivedAt, applied: true });
+    this.deps.onDropped?.(parsed.dropped);
   }
 
   /** Messages accepted and not yet acknowledged. */

@@ -50,6 +50,7 @@ export const ingestMetrics = {
     }),
   accepted: counter('fleet_ingest_heartbeats_accepted_total', 'Heartbeats that passed validation'),
   rejected: counter('fleet_ingest_messages_rejected_total', 'Robot messages rejected, by the field at fault', ['field']),
+  dropped: counter('fleet_ingest_parts_dropped_total', 'Parts of heartbeats that failed validation and were left out, the rest applied, by field', ['field']),
   signals: counter('fleet_ingest_workflow_signals_total', 'Robot workflow signals sent (one per robot per relay round)'),
   written: counter('fleet_ingest_heartbeats_written_total', 'Heartbeats whose batch was written and acknowledged'),
   inboxRows: inboxGauge('fleet_robot_inbox_rows', 'Heartbeats waiting in the robot inbox for their workflow', (b) => b.rows),

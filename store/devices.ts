@@ -184,19 +184,6 @@ function upsertComponents(prisma: Tx, rows: Heartbeat[]) {
     WHERE EXCLUDED.updated_at >= (SELECT d.last_heartbeat_at FROM devices d WHERE d.serial_number = c.serial_number)`;
 }
 
-export type RejectedMessage = { topic: string; payload: string; reason: string; receivedAt: number };
-
-export async function storeRejected(prisma: Prisma, rejected: RejectedMessage[]): Promise<void> {
-  if (rejected.length === 0) return;
-  await prisma.rejectedMessage.createMany({
-    data: rejected.map((r) => ({ topic: storable(r.topic), payload: storable(r.payload), reason: storable(r.reason), receivedAt: new Date(r.receivedAt) })),
-  });
-}
-
-// PostgreSQL text holds no NUL, and a robot chooses its topic and its component names: one such
-// character in a reason would fail the insert, and the ingest worker would retry it for ever.
-const storable = (text: string) => text.replaceAll('\u0000', '\\u0000');
-
 /** The robot workflow's decisions: connectivity and the events it raised, in one transaction. */
 export async function recordRobotChanges(
   prisma: Prisma,

@@ -167,7 +167,7 @@ test('duplicate and out-of-order heartbeats never move state backwards', async (
   expect(await events(serial, 'Device.ConnectivityChanged')).toHaveLength(1);
 });
 
-test('malformed and spoofed messages are rejected and kept; the ingest worker keeps going', async () => {
+test('malformed and spoofed messages are rejected and kept, a broken part is dropped and kept; the ingest worker keeps going', async () => {
   const serial = uniqueSerial();
   const other = uniqueSerial();
   const before = await fleet.prisma.rejectedMessage.count();
@@ -179,8 +179,31 @@ test('malformed and spoofed messages are rejected and kept; the ingest worker ke
   await eventually(async () => expect(await fleet.prisma.rejectedMessage.count()).toBe(before + 3));
   const reasons = (await fleet.prisma.rejectedMessage.findMany({ where: { topic: `robot/${serial}/status` } })).map((r) => r.reason);
   expect(reasons).toEqual(expect.arrayContaining(['payload: not valid JSON', expect.stringMatching(/^serial: .* does not match/), expect.stringMatching(/^gps\.lat: /)]));
+  const partial = await fleet.prisma.rejectedMessage.findFirst({ where: { topic: `robot/${serial}/status`, applied: true } });
+  expect(partial).toMatchObject({ reason: expect.stringMatching(/^gps\.lat: /), serialNumber: serial });
   await eventually(async () => expect((await fleet.prisma.device.findUnique({ where: { serialNumber: serial } }))?.online).toBe(true));
   expect(await fleet.prisma.device.findUnique({ where: { serialNumber: other } })).toBeNull();
+});
+
+test('a robot whose heading reads 361 stays online past the offline timeout, its location following, the heading counted', async () => {
+  const serial = uniqueSerial();
+  let lat = 0;
+  for (let i = 0; i < 10; i++) {
+    lat = 30 + i / 100;
+    await publish(robot, `robot/${serial}/status`, heartbeat(serial, { gps: { lat, lng: 1, heading: 361 } }));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const device = await eventually(async () => {
+    const res = await fleet.api(`/v1/devices/${serial}`);
+    expect(res.body.location.latitude).toBe(lat);
+    return res.body;
+  });
+  expect(device.connectivity.online).toBe(true);
+  expect((await events(serial, 'Device.ConnectivityChanged')).map((e) => (e.data as { online: boolean }).online)).toEqual([true]);
+  const kept = await fleet.prisma.rejectedMessage.findMany({ where: { serialNumber: serial } });
+  expect(kept.length).toBe(10);
+  expect(kept.every((r) => r.applied && r.reason.startsWith('gps.heading: '))).toBe(true);
+  expect(await (await fetch(`${fleet.url}/metrics`)).text()).toMatch(/fleet_ingest_parts_dropped_total\{field="gps.heading"\} [1-9]/);
 });
 
 test('a robot workflow that continues-as-new keeps its state', async () => {

@@ -4,7 +4,8 @@ import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { heartbeatRules, loadConfig, type Config } from '../config';
-import { findSilentRobots, storeHeartbeats, storeRejected } from '../store/devices';
+import { findSilentRobots, storeHeartbeats } from '../store/devices';
+import { storeRejected } from '../store/rejected-messages';
 import { robotInboxBacklog } from '../store/robot-inbox';
 import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
 import { SilenceSweeper } from '../ingest/silence-sweeper';
@@ -103,6 +104,10 @@ export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<Pip
       onRejected: (reason) => {
         ingestMetrics.rejected.inc({ field: rejectedField(reason) });
         log.warn({ reason }, 'robot message rejected');
+      },
+      onDropped: (parts) => {
+        for (const part of parts) ingestMetrics.dropped.inc({ field: part.kind });
+        log.warn({ dropped: parts.map((p) => p.reason) }, 'heartbeat applied without parts that failed validation');
       },
       onFlushed: (s) => {
         ingestMetrics.written.inc(s.heartbeats);

@@ -37,28 +37,35 @@ test('a valid heartbeat is accepted and keeps its values', () => {
   );
 });
 
-test('one hostile field in an otherwise valid heartbeat: rejected naming that field, or accepted when still valid', () => {
-  let rejected = 0;
+test('one hostile field in an otherwise valid heartbeat: rejected naming serial or timestamp, dropped naming its part, or accepted when still valid', () => {
+  let refused = 0;
   fc.assert(
     fc.property(heartbeatCase, ({ raw, path, text }) => {
       const result = parseHeartbeat(`robot/${raw.serial}/status`, text, 1);
+      const oversized = Buffer.byteLength(text) > MAX_HEARTBEAT_BYTES;
       if (!result.ok) {
-        rejected++;
+        refused++;
         const field = namedField(result.reason);
-        const expected = Buffer.byteLength(text) > MAX_HEARTBEAT_BYTES ? 'payload' : String(path[0]);
-        expect(topField(field)).toBe(expected);
+        expect(topField(field)).toBe(oversized ? 'payload' : String(path[0]));
+        expect(['payload', 'serial', 'timestamp']).toContain(topField(field));
         expect(result.reason.length).toBeLessThan(1024);
         return;
       }
-      // Accepted: then it is a heartbeat as the schema defines it, for the topic's robot.
+      // Accepted: then it is a heartbeat as the schema defines it, for the topic's robot, and
+      // anything left out was the hostile field's part.
       expect(heartbeatSchema.safeParse(result.heartbeat).success).toBe(true);
       expect(result.heartbeat.serial).toBe(raw.serial);
       expect(Object.getPrototypeOf(result.heartbeat.components)).toBe(Object.prototype);
+      for (const part of result.dropped) {
+        refused++;
+        expect(topField(part.field)).toBe(String(path[0]));
+        expect(part.reason.length).toBeLessThan(1024);
+      }
     }),
     { numRuns: 2000 },
   );
-  // The generator does reach the rejections it is meant to exercise.
-  expect(rejected).toBeGreaterThan(1000);
+  // The generator does reach the rejections and drops it is meant to exercise.
+  expect(refused).toBeGreaterThan(1000);
 });
 
 test('arbitrary JSON, text and bytes on any robot topic never throw and are rejected with a field', () => {
@@ -79,6 +86,7 @@ test('arbitrary JSON, text and bytes on any robot topic never throw and are reje
       const result = parseHeartbeat(t, p, 1);
       if (result.ok) {
         expect(heartbeatSchema.safeParse(result.heartbeat).success).toBe(true);
+        for (const part of result.dropped) expect(TOP_LEVEL_FIELDS).toContain(topField(part.field));
         return;
       }
       expect(['topic', 'payload', '(root)', ...TOP_LEVEL_FIELDS]).toContain(topField(namedField(result.reason)));
@@ -132,6 +140,7 @@ test('prototype-polluting keys anywhere are dropped or rejected, never merged', 
       if (result.ok) {
         expect(JSON.stringify(result.heartbeat)).not.toContain('polluted');
         expect(Object.getPrototypeOf(result.heartbeat.components)).toBe(Object.prototype);
+        for (const part of result.dropped) expect(part.field).toMatch(/^components[.[]/);
       } else {
         expect(namedField(result.reason)).toMatch(/^components[.[]/);
       }

@@ -20,6 +20,15 @@ function accepted(payload: unknown, on = topic): Heartbeat {
   return result.heartbeat;
 }
 
+/** Accepted without the parts that failed validation: their reasons, and the heartbeat with the rest. */
+function droppedOf(payload: unknown): { reasons: string[]; heartbeat: Heartbeat } {
+  const result = parseHeartbeat(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), receivedAt);
+  if (!result.ok) throw new Error(`rejected: ${result.reason}`);
+  return { reasons: result.dropped.map((d) => d.reason), heartbeat: result.heartbeat };
+}
+
+const dropped = (payload: unknown) => droppedOf(payload).reasons.join('\n');
+
 function reasonOf(payload: unknown, on = topic): string {
   const result = parseHeartbeat(on, typeof payload === 'string' ? payload : JSON.stringify(payload), receivedAt);
   if (result.ok) throw new Error('accepted');
@@ -89,13 +98,66 @@ describe('parseHeartbeat', () => {
     expect(hb.lidOpen).toBe(true);
   });
 
-  describe('rejects, naming the field', () => {
+  describe('drops a part that fails validation, naming its field, and applies the rest', () => {
     it('a robot-chosen key quoted, so ":" or "." in it cannot blur the path', () => {
-      expect(reasonOf({ ...minimal, components: { ':': [] } })).toMatch(/^components\[":"\]: /);
-      expect(reasonOf({ ...minimal, components: { 'a b': 7 } })).toMatch(/^components\["a b"\]: /);
-      expect(reasonOf({ ...minimal, components: { ['x'.repeat(5000)]: 7 } }).length).toBeLessThan(200);
+      expect(dropped({ ...minimal, components: { ':': [] } })).toMatch(/^components\[":"\]: /);
+      expect(dropped({ ...minimal, components: { 'a b': 7 } })).toMatch(/^components\["a b"\]: /);
+      expect(dropped({ ...minimal, components: { ['x'.repeat(5000)]: 7 } }).length).toBeLessThan(200);
     });
 
+    it('a latitude or longitude out of range drops the location; a heading out of range only the heading', () => {
+      expect(droppedOf({ ...minimal, gps: { lat: 90.5, lng: 0 } })).toMatchObject({ reasons: [expect.stringMatching(/^gps\.lat: /)], heartbeat: { location: undefined } });
+      expect(dropped({ ...minimal, gps: { lat: 0 } })).toMatch(/^gps\.lng: /);
+      const heading = droppedOf({ ...minimal, gps: { lat: 1, lng: 2, heading: 361, speed_mph: 3 } });
+      expect(heading.reasons).toEqual([expect.stringMatching(/^gps\.heading: /)]);
+      expect(heading.heartbeat.location).toEqual({ latitude: 1, longitude: 2, speedMph: 3 });
+    });
+
+    it('a fractional signal strength only the signal strength', () => {
+      const { reasons, heartbeat } = droppedOf({ ...minimal, network: { type: 'WIFI', signal_strength: -61.5 } });
+      expect(reasons).toEqual([expect.stringMatching(/^network\.signal_strength: /)]);
+      expect(heartbeat.network).toEqual({ type: 'WIFI' });
+    });
+
+    it('a component with an unknown code, keeping the other components', () => {
+      const { reasons, heartbeat } = droppedOf({ ...minimal, components: { GPS: 'OK', CAMERAS: 'BROKEN' } });
+      expect(reasons).toEqual([expect.stringMatching(/^components\.CAMERAS: /)]);
+      expect(heartbeat.components).toEqual({ GPS: 'OK' });
+      expect(dropped({ ...minimal, components: { GPS: 'ok' } })).toMatch(/^components\.GPS: /);
+    });
+
+    it('a PIN_ENTRY event without its pin, keeping the other events', () => {
+      const { reasons, heartbeat } = droppedOf({ ...minimal, events: [{ type: 'PIN_ENTRY', timestamp: 1704891234000 }, { type: 'PIN_ENTRY', pin: '1234', timestamp: 1704891234001 }] });
+      expect(reasons).toEqual([expect.stringMatching(/^events\.0\.pin: /)]);
+      expect(heartbeat.events).toEqual([{ type: 'PIN_ENTRY', pin: '1234', timestamp: 1704891234001 }]);
+      expect(dropped({ ...minimal, events: [{ type: 'PIN_ENTRY', pin: '12ab', timestamp: 1 }] })).toMatch(/^events\.0\.pin: /);
+    });
+
+    it('more than 16 batteries or 50 events drops them all', () => {
+      const batteries = Array.from({ length: 17 }, (_, i) => ({ index: i % 16, charge_percent: 50 }));
+      expect(droppedOf({ ...minimal, batteries })).toMatchObject({ reasons: [expect.stringMatching(/^batteries: /)], heartbeat: { batteries: [] } });
+      const events = Array.from({ length: 51 }, () => ({ type: 'PIN_ENTRY', pin: '1234', timestamp: 1 }));
+      expect(dropped({ ...minimal, events })).toMatch(/^events: /);
+    });
+
+    it('the second of two batteries with the same index, which one projection upsert cannot write', () => {
+      const batteries = [
+        { index: 0, charge_percent: 80 },
+        { index: 0, charge_percent: 20 },
+      ];
+      const { reasons, heartbeat } = droppedOf({ ...minimal, batteries });
+      expect(reasons).toEqual([expect.stringMatching(/^batteries\.1\.index: /)]);
+      expect(heartbeat.batteries.map((b) => b.chargePercent)).toEqual([80]);
+    });
+
+    it('a lid that is not an object with is_open, and every broken part of one message at once', () => {
+      const { reasons, heartbeat } = droppedOf({ ...contractExample, lid: { is_open: 'yes' }, gps: { lat: 1, lng: 2, heading: -4 }, components: { GPS: 'NOPE', CAMERAS: 'OK' } });
+      expect(reasons.map((r) => r.split(':')[0])).toEqual(['gps.heading', 'components.GPS', 'lid.is_open']);
+      expect(heartbeat).toMatchObject({ lidOpen: undefined, components: { CAMERAS: 'OK' }, batteries: [{ chargePercent: 87 }], location: { latitude: 1 } });
+    });
+  });
+
+  describe('rejects the whole message, naming the field', () => {
     it('a missing or malformed serial', () => {
       expect(reasonOf({ timestamp: 1 })).toMatch(/^serial: /);
       expect(reasonOf({ ...minimal, serial: 'ABC 123' })).toMatch(/^serial: /);
@@ -107,21 +169,6 @@ describe('parseHeartbeat', () => {
       expect(reasonOf({ ...minimal, timestamp: 1.5 })).toMatch(/^timestamp: /);
       expect(reasonOf({ ...minimal, timestamp: -1 })).toMatch(/^timestamp: /);
       expect(reasonOf({ ...minimal, timestamp: '1704891234567' })).toMatch(/^timestamp: /);
-    });
-
-    it('a latitude or longitude out of range', () => {
-      expect(reasonOf({ ...minimal, gps: { lat: 90.5, lng: 0 } })).toMatch(/^gps\.lat: /);
-      expect(reasonOf({ ...minimal, gps: { lat: 0 } })).toMatch(/^gps\.lng: /);
-    });
-
-    it('a component with an unknown code', () => {
-      expect(reasonOf({ ...minimal, components: { GPS: 'OK', CAMERAS: 'BROKEN' } })).toMatch(/^components\.CAMERAS: /);
-      expect(reasonOf({ ...minimal, components: { GPS: 'ok' } })).toMatch(/^components\.GPS: /);
-    });
-
-    it('a PIN_ENTRY event without its pin', () => {
-      expect(reasonOf({ ...minimal, events: [{ type: 'PIN_ENTRY', timestamp: 1704891234000 }] })).toMatch(/^events\.0\.pin: /);
-      expect(reasonOf({ ...minimal, events: [{ type: 'PIN_ENTRY', pin: '12ab', timestamp: 1 }] })).toMatch(/^events\.0\.pin: /);
     });
 
     it('a payload that is not JSON', () => {
@@ -159,20 +206,6 @@ describe('parseHeartbeat', () => {
       }
     });
 
-    it('more than 16 batteries or 50 events', () => {
-      const batteries = Array.from({ length: 17 }, (_, i) => ({ index: i % 16, charge_percent: 50 }));
-      expect(reasonOf({ ...minimal, batteries })).toMatch(/^batteries: /);
-      const events = Array.from({ length: 51 }, () => ({ type: 'PIN_ENTRY', pin: '1234', timestamp: 1 }));
-      expect(reasonOf({ ...minimal, events })).toMatch(/^events: /);
-    });
-
-    it('two batteries with the same index, which one projection upsert cannot write', () => {
-      const batteries = [
-        { index: 0, charge_percent: 80 },
-        { index: 0, charge_percent: 20 },
-      ];
-      expect(reasonOf({ ...minimal, batteries })).toMatch(/^batteries\.1\.index: /);
-    });
   });
 
   it('accepts the largest arrays it allows', () => {
@@ -192,6 +225,7 @@ describe('parseHeartbeat', () => {
       const payload = `{"serial":"ABC123","timestamp":1,"components":{"GPS":"OK","__proto__":{"polluted":"yes"}}}`;
       const result = parseHeartbeat(topic, payload, receivedAt);
       if (result.ok) {
+        expect(result.dropped.every((d) => d.field.startsWith('components'))).toBe(true);
         expect(result.heartbeat.components).toEqual({ GPS: 'OK' });
         expect(Object.getPrototypeOf(result.heartbeat.components)).toBe(Object.prototype);
         expect((result.heartbeat.components as Record<string, unknown>).polluted).toBeUndefined();
@@ -200,8 +234,8 @@ describe('parseHeartbeat', () => {
       }
     });
 
-    it('a constructor component is rejected', () => {
-      expect(reasonOf(`{"serial":"ABC123","timestamp":1,"components":{"constructor":"OK"}}`)).toMatch(/^components\.constructor: /);
+    it('a constructor component is dropped', () => {
+      expect(dropped(`{"serial":"ABC123","timestamp":1,"components":{"constructor":"OK"}}`)).toMatch(/^components\.constructor: /);
     });
 
     it('__proto__ at the top level or inside gps is dropped', () => {

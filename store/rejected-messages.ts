@@ -1,0 +1,32 @@
+import type { Prisma } from '../infra/prisma';
+
+/**
+ * Robot messages that failed validation, kept with their reason for inspection (`rejected_messages`):
+ * whole messages rejected, and heartbeats applied without a part (`applied`).
+ */
+
+export type RejectedMessage = { topic: string; payload: string; reason: string; receivedAt: number; applied?: boolean };
+
+export async function storeRejected(prisma: Prisma, rejected: RejectedMessage[]): Promise<void> {
+  if (rejected.length === 0) return;
+  await prisma.rejectedMessage.createMany({
+    data: rejected.map((r) => ({
+      topic: storable(r.topic),
+      payload: storable(r.payload),
+      reason: storable(r.reason),
+      receivedAt: new Date(r.receivedAt),
+      serialNumber: serialOfTopic(r.topic),
+      applied: r.applied ?? false,
+    })),
+  });
+}
+
+// PostgreSQL text holds no NUL, and a robot chooses its topic and its component names: one such
+// character in a reason would fail the insert, and the ingest worker would retry it for ever.
+const storable = (text: string) => text.replaceAll('\u0000', '\\u0000');
+
+/** `robot/<serial>/...`: the serial as the topic gives it, if it is one. */
+function serialOfTopic(topic: string): string | null {
+  const m = /^robot\/([A-Za-z0-9_-]{1,64})\//.exec(topic);
+  return m ? m[1] : null;
+}
