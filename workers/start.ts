@@ -39,13 +39,20 @@ async function main(): Promise<void> {
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const stops: Stop[] = [];
+  // Output piped through `tee` loses its reader on Ctrl-C: a write must not end the process mid-shutdown.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  let stopping = false;
   const shutdown = async (code: number) => {
-    for (const [name, stop] of stops.reverse()) await stop().catch((e) => log.warn({ err: String(e) }, `stopping ${name} failed`));
+    if (stopping) return console.log('Still stopping; the servers are being shut down in order.');
+    stopping = true;
+    console.log('Stopping...');
+    for (const [name, stop] of stops.reverse()) await stopWithin(name, stop, log);
     console.log(code === 0 ? 'Stopped.' : 'Stopped after a start-up failure.');
     process.exit(code);
   };
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGHUP', () => void shutdown(0));
 
   try {
     config.API_KEYS ??= `${developmentApiKey(dataDir)}:read,operate,deploy`;
@@ -162,6 +169,16 @@ async function main(): Promise<void> {
     log.error({ err: (error as Error).message }, 'start-up failed');
     await shutdown(1);
   }
+}
+
+/** A piece that does not stop in time is left behind in the log, not waited on for ever. */
+async function stopWithin(name: string, stop: () => Promise<unknown>, log: pino.Logger, ms = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, ms, 'late')));
+  const outcome = await Promise.race([stop().then(() => 'stopped' as const, (e: unknown) => e), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') log.warn(`stopping ${name} took over ${ms / 1000} s; going on`);
+  else if (outcome !== 'stopped') log.warn({ err: String(outcome) }, `stopping ${name} failed`);
 }
 
 /** A development key kept in the data folder, so it stays the same across restarts. */
