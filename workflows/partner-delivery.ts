@@ -6,6 +6,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -64,7 +65,9 @@ export async function partnerDeliveryWorkflow(input: PartnerDeliveryInput): Prom
       continue;
     }
     if (state.snapshot.ended && !changed()) break;
-    state = await push(input, state);
+    const pushed = await push(input, state);
+    // A snapshot signalled while the push ran is kept; runs started before this replay as they ran.
+    state = patched('snapshot-during-push') ? { ...pushed, snapshot: state.snapshot } : pushed;
     if (workflowInfo().continueAsNewSuggested && !state.snapshot.ended) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof partnerDeliveryWorkflow>({ ...input, state });

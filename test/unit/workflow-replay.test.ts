@@ -16,7 +16,10 @@ import { Worker } from '@temporalio/worker';
  *   UNLOCK_LID executed, lid opened and closed) while projection writes were scheduled activities;
  * - robot-late-heartbeats: a heartbeat with the lid open and a camera OK arriving after a newer
  *   one with the lid closed and the camera timed out, recorded before `patched('late-heartbeats')`,
- *   when the workflow ignored it (now it is a lid cycle and a camera recovery and fault).
+ *   when the workflow ignored it (now it is a lid cycle and a camera recovery and fault);
+ * - partner-delivery-snapshot-during-push: a stage change signalled while a push was being retried
+ *   after 503s, recorded before `patched('snapshot-during-push')`, when the push's outcome replaced
+ *   the state and the change was lost until the interval (now it is pushed at once).
  */
 const dir = join(__dirname, '..', 'fixtures', 'histories');
 
