@@ -116,7 +116,7 @@ test('a failing canary stops the rollout before the rest receive it', async () =
 test('a canary that reports a critical fault during the soak stops the rollout', async () => {
   const { serials, groupArn } = await robotsInGroup(2);
   const { body } = await start({ targetArn: groupArn, components: nav, rollout: { canaryDevices: 1, soakSeconds: 30 } });
-  await eventually(async () => expect((await fleet.api(`/v1/deployments/${body.deploymentId}`)).body.phase).toBe('SOAK'), 30_000, 200);
+  await eventually(async () => expect((await fleet.api(`/v1/deployments/${body.deploymentId}`)).body.phase).toBe('SOAK'), 60_000, 200);
   await publish(robot, `robot/${serials[0]}/status`, heartbeat(serials[0], { components: { GPS: 'CRITICAL_FAULT', CAMERAS: 'OK', LTE_ROUTERS: 'OK' } }));
 
   const done = await settled(body.deploymentId, 'FAILED');
@@ -233,7 +233,7 @@ test('a worker restart mid-rollout neither loses nor duplicates the Greengrass d
   // Greengrass records the deployment, then answers slowly: the worker goes down while it waits.
   await fleet.greengrass.control({ action: 'delayCreate', ms: 3000 });
   const { body } = await start({ targetArn: groupArn, components: nav });
-  await eventually(() => expect(greengrassDeploymentsOf(body.deploymentId)).toHaveLength(1), 20_000, 50);
+  await eventually(() => expect(greengrassDeploymentsOf(body.deploymentId)).toHaveLength(1), 60_000, 50);
   await fleet.stopWorker();
   await fleet.greengrass.control({ action: 'delayCreate', ms: 0 });
   // While the worker is down the API still answers, from the projection.

@@ -90,7 +90,7 @@ test('silence turns a robot offline and a heartbeat brings it back, one event ea
     const list = await events(serial, 'Device.ConnectivityChanged');
     expect(list).toHaveLength(2);
     return list[1];
-  }, 15_000);
+  });
   expect(offline.data).toMatchObject({ online: false, previousOnline: true });
   expect((await robotState(serial)).fleetStatus).toBe('OFFLINE');
   expect((await fleet.prisma.device.findUnique({ where: { serialNumber: serial } }))?.online).toBe(false);

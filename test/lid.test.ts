@@ -117,7 +117,7 @@ test('an expired PIN and a cleared PIN are refused, and nothing is unlocked', as
   try {
     const soon = new Date(Date.now() + 1500).toISOString();
     expect((await setPin(r.serial, { pin: '2468', pinType: 'CUSTOMER', contextId: 'delivery-7', expiresAt: soon })).status).toBe(200);
-    await eventually(async () => expect((await fleet.api(`/v1/devices/${r.serial}/unlock-pin`)).body.activePin.expired).toBe(true), 10_000, 250);
+    await eventually(async () => expect((await fleet.api(`/v1/devices/${r.serial}/unlock-pin`)).body.activePin.expired).toBe(true), 60_000, 250);
     r.sim.enterPin(r.serial, '2468');
     await r.publish();
     const [expired] = await eventually(async () => {
@@ -180,7 +180,7 @@ test('repeated wrong PINs lock PIN entry on the robot, visibly, and the lock rel
     });
     expect(r.robot().commands).toEqual([]);
 
-    await eventually(async () => expect((await fleet.api(`/v1/devices/${r.serial}/unlock-pin`)).body.lockout.locked).toBe(false), 15_000, 250);
+    await eventually(async () => expect((await fleet.api(`/v1/devices/${r.serial}/unlock-pin`)).body.lockout.locked).toBe(false), 60_000, 250);
     r.sim.enterPin(r.serial, '4455');
     await r.publish();
     await eventually(async () => expect(await events(fleet, r.serial, 'LidCycle.PinValidated')).toHaveLength(1));

@@ -82,7 +82,8 @@ test('messages not acknowledged before a disconnect come again after it, acknowl
   gate.take()(); // the first 50 acknowledged
   await publishAll(1050, 1100);
   await until(() => got.length >= 100);
-  await new Promise((r) => setTimeout(r, 200)); // the PUBACKs of the first 50 reach the broker
+  // The broker takes a connection's packets in order: its SUBACK comes once the PUBACKs before it are in.
+  await sub.subscribeAsync('t/flush', { qos: 1 });
   await sub.endAsync(true); // the last 50 never acknowledged
 
   const { got: redelivered } = await connect('session-b');

@@ -71,7 +71,7 @@ test('fresh=true reads Greengrass now, with effective deployments, and refreshes
   const serial = await knownRobot();
   const targetArn = `arn:aws:iot:us-east-1:000000000000:thing/${serial}`;
   const started = await fleet.request('POST', '/v1/deployments', { targetArn, components: { 'com.coco.Maps': { componentVersion: '2.0.1' } } });
-  await eventually(async () => expect((await fleet.api(`/v1/deployments/${started.body.deploymentId}`)).body.status).toBe('SUCCEEDED'), 30_000, 250);
+  await eventually(async () => expect((await fleet.api(`/v1/deployments/${started.body.deploymentId}`)).body.status).toBe('SUCCEEDED'), 60_000, 250);
 
   const fresh = await fleet.api(`/v1/devices/${serial}/software?fresh=true`);
   expect(fresh.status).toBe(200);
