@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -28,6 +30,8 @@ export default async function globalSetup(): Promise<void> {
     }),
     startMqttBroker({ port: mqttPort }),
     bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger }),
+    // The time-skipping test server's jars (test/support/time-skipping.ts): fetched once into .tools/.
+    promisify(execFile)('bash', [resolve(__dirname, '..', 'scripts', 'temporal-test-server.sh'), 'install']),
   ]);
   await applyMigrations(postgres.url);
   const bundlePath = join(dir, 'workflow-bundle.js');

@@ -48,18 +48,27 @@ export type TestFleet = {
 
 let runtimeInstalled = false;
 
+/** Temporal's runtime, once per test file, before any connection; `logger` receives its logs (else warnings only). */
+export function installRuntime(logger?: pino.Logger): void {
+  if (runtimeInstalled) return;
+  const forward = logger && ((e: LogEntry) => logger.info({ ...e.meta, temporalLevel: e.level }, e.message));
+  Runtime.install({ logger: forward ? new DefaultLogger('TRACE', forward) : new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
 /** `opts.logger` receives what the API, the ingest worker and (if this file installs the runtime first) Temporal's worker log. */
 export async function startFleet(
   env: Record<string, string> = {},
   deps: Omit<Partial<ActivityDeps>, 'prisma'> = {},
-  opts: { logger?: pino.Logger; interceptSignal?: (signal: RobotSignaller) => RobotSignaller } = {},
+  opts: {
+    logger?: pino.Logger;
+    interceptSignal?: (signal: RobotSignaller) => RobotSignaller;
+    /** Another Temporal server than the shared one (test/support/time-skipping.ts). */
+    temporalAddress?: string;
+  } = {},
 ): Promise<TestFleet> {
   const logger = opts.logger ?? pino({ level: 'silent' });
-  if (!runtimeInstalled) {
-    const forward = opts.logger && ((e: LogEntry) => logger.info({ ...e.meta, temporalLevel: e.level }, e.message));
-    Runtime.install({ logger: forward ? new DefaultLogger('TRACE', forward) : new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
+  installRuntime(opts.logger);
   const apiKey = `test-key-${randomUUID()}`;
   const readKey = `test-read-key-${randomUUID()}`;
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy;${readKey}:read`, ...env });
@@ -73,7 +82,7 @@ export async function startFleet(
   const greengrass = deps.greengrass ?? createGreengrassClient({ region: localGreengrass.region, endpoint: localGreengrass.url, local: true });
   // The worker's own MQTT client, for the activities that publish commands to robots.
   const commandsMqtt = deps.mqtt ?? (await mqtt.connectAsync(required('MQTT_URL'), { clientId: `worker-${taskQueue}`, reconnectPeriod: 1000 }));
-  const address = required('TEMPORAL_ADDRESS');
+  const address = opts.temporalAddress ?? required('TEMPORAL_ADDRESS');
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
