@@ -7,12 +7,20 @@ type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
 import type { Config } from '../config';
 import { defaultTemporalAddress } from '../temporal.config';
 
-/** A connection to the configured cluster: local dev server, self-hosted, or Temporal Cloud. */
-export async function connectTemporal(config: Config, address = config.TEMPORAL_ADDRESS ?? defaultTemporalAddress): Promise<Connection> {
+/**
+ * How to reach the configured cluster (local server, self-hosted, or Temporal Cloud): the same for
+ * every client and every worker (`NativeConnection.connect` takes these options too).
+ */
+export function temporalConnectionOptions(config: Config, address = config.TEMPORAL_ADDRESS ?? defaultTemporalAddress) {
   const tls = config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY
     ? { clientCertPair: { crt: readFileSync(config.TEMPORAL_TLS_CERT), key: readFileSync(config.TEMPORAL_TLS_KEY) } }
     : config.TEMPORAL_API_KEY ? true : undefined;
-  return Connection.connect({ address, tls, apiKey: config.TEMPORAL_API_KEY });
+  return { address, tls, apiKey: config.TEMPORAL_API_KEY };
+}
+
+/** A client connection to the configured cluster. */
+export async function connectTemporal(config: Config, address?: string): Promise<Connection> {
+  return Connection.connect(temporalConnectionOptions(config, address));
 }
 
 export function createTemporalClient(connection: Connection, namespace: string): Client {

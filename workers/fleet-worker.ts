@@ -7,8 +7,8 @@ import { loadConfig, type Config } from '../config';
 import { softwareStatusPollerWorkflow } from '../workflows/software-status';
 import { createPrisma } from '../infra/prisma';
 import { greengrassClientFromConfig } from '../infra/greengrass';
-import { connectTemporal, createTemporalClient } from '../infra/temporal';
-import { defaultTemporalAddress, taskQueues, workflowIds } from '../temporal.config';
+import { connectTemporal, createTemporalClient, temporalConnectionOptions } from '../infra/temporal';
+import { taskQueues, workflowIds } from '../temporal.config';
 
 /** The Temporal worker: every workflow of workflows/ and every activity, on one task queue. */
 export async function createFleetWorker(deps: {
@@ -46,7 +46,7 @@ export async function ensureSoftwareStatusPoller(
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run the worker on its own (npm start sets them up)');
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS ?? defaultTemporalAddress, apiKey: config.TEMPORAL_API_KEY });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const prisma = createPrisma(config.DATABASE_URL);
   const commandsMqtt = await mqtt.connectAsync(config.MQTT_URL, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
   const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass: greengrassClientFromConfig(config), partners: createPartnerRegistry(config) } });
