@@ -13,6 +13,8 @@ export const configSchema = z.object({
   TEMPORAL_TLS_CERT: z.string().optional(),
   TEMPORAL_TLS_KEY: z.string().optional(),
   TEMPORAL_CLI_PATH: z.string().optional(),
+  /** With no TEMPORAL_ADDRESS: the CLI's dev server on SQLite, or a Temporal server on the project's PostgreSQL (infra/temporal-postgres.ts). */
+  TEMPORAL_SERVER: z.enum(['dev', 'postgres']).default('dev'),
   TEMPORAL_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   DATABASE_URL: z.string().optional(),

@@ -108,14 +108,15 @@ async function launch(command: string, commandArgs: string[], env: NodeJS.Proces
   };
 }
 
-async function waitForTemporal(address: string, child: ChildProcess, log: () => string): Promise<void> {
+/** Until the server answers for `namespace`; fails at once if its process exits. */
+export async function waitForTemporal(address: string, child: ChildProcess, log: () => string, namespace = 'default'): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new TemporalExited(`temporal server exited (${child.exitCode}): ${log()}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        await connection.workflowService.describeNamespace({ namespace });
         return;
       } finally {
         await connection.close();

@@ -9,7 +9,8 @@ import { applyMigrations } from '../infra/migrate';
 import { startMqttBroker } from '../infra/mqtt-broker';
 import { startEmbeddedPostgres } from '../infra/postgres';
 import { createPrisma } from '../infra/prisma';
-import { connectTemporal, createTemporalClient, ensureSearchAttributes } from '../infra/temporal';
+import { connectTemporal, createTemporalClient, ensureSearchAttributes, temporalConnectionOptions } from '../infra/temporal';
+import { startTemporalOnPostgres } from '../infra/temporal-postgres';
 import { startTemporalDevServer } from '../infra/temporal-server';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
@@ -69,17 +70,25 @@ async function main(): Promise<void> {
     }
 
     let databaseUrl = config.DATABASE_URL;
+    let adminDatabaseUrl: string | undefined;
     if (!databaseUrl) {
       const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: config.EMBEDDED_POSTGRES_PORT });
       stops.push(['PostgreSQL', postgres.stop]);
       databaseUrl = postgres.url;
+      adminDatabaseUrl = postgres.adminUrl;
     }
     const applied = await applyMigrations(databaseUrl);
     if (applied.length) log.info({ applied }, 'migrations applied');
 
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let temporalUi = 'your Temporal cluster\'s UI';
-    if (!temporalAddress) {
+    if (!temporalAddress && config.TEMPORAL_SERVER === 'postgres') {
+      // The role of DATABASE_URL must be allowed to create the temporal and temporal_visibility databases.
+      const temporal = await startTemporalOnPostgres({ adminUrl: adminDatabaseUrl ?? databaseUrl, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, dataDir });
+      stops.push(['Temporal server', temporal.stop]);
+      temporalAddress = temporal.address;
+      temporalUi = `${temporal.uiUrl} (Temporal server on PostgreSQL)`;
+    } else if (!temporalAddress) {
       const temporal = await startTemporalDevServer({ cliPath: config.TEMPORAL_CLI_PATH, port: config.TEMPORAL_PORT, uiPort: config.TEMPORAL_UI_PORT, dbFile: join(dataDir, 'temporal.db') });
       stops.push(['Temporal dev server', temporal.stop]);
       temporalAddress = temporal.address;
@@ -113,7 +122,7 @@ async function main(): Promise<void> {
     }
     const greengrass = greengrassClientFromConfig(config, localGreengrass);
     stops.push(['database client', () => prisma.$disconnect()]);
-    const workerConnection = await NativeConnection.connect({ address: temporalAddress, apiKey: config.TEMPORAL_API_KEY, tls: config.TEMPORAL_API_KEY ? true : undefined });
+    const workerConnection = await NativeConnection.connect(temporalConnectionOptions(config, temporalAddress));
     const commandsMqtt = await mqtt.connectAsync(mqttUrl, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
     stops.push(['command publisher', () => commandsMqtt.endAsync()]);
     const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass, partners: createPartnerRegistry(config) } });
