@@ -19,7 +19,12 @@ import { Worker } from '@temporalio/worker';
  *   when the workflow ignored it (now it is a lid cycle and a camera recovery and fault);
  * - partner-delivery-snapshot-during-push: a stage change signalled while a push was being retried
  *   after 503s, recorded before `patched('snapshot-during-push')`, when the push's outcome replaced
- *   the state and the change was lost until the interval (now it is pushed at once).
+ *   the state and the change was lost until the interval (now it is pushed at once);
+ * - deployment-canary-soak-succeeded, deployment-soak-fault-failed, deployment-cancelled: rollouts
+ *   (canary, soak, the rest; a canary faulting in its soak; cancelled by signal while polling),
+ *   recorded before the rollout's stages were named functions;
+ * - robot-continued-as-new: a run started by continue-as-new with its carried state in separate
+ *   input fields (state, pending, lidTracker, ...), recorded before they were one object.
  */
 const dir = join(__dirname, '..', 'fixtures', 'histories');
 
