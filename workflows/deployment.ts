@@ -32,6 +32,7 @@ import {
   type RolloutPolicy,
   type RolloutStatus,
   type StagePlan,
+  type Target,
 } from '../domain/rollout';
 import { timing } from '../temporal.config';
 
@@ -60,47 +61,228 @@ const greengrass = proxyActivities<Activities>(timing.greengrassActivity);
 const { pollRolloutProgress } = proxyActivities<Activities>(timing.greengrassPollActivity);
 const { recordDeployment } = proxyActivities<Activities>(timing.projectionActivity);
 
-type Outcome = 'done' | 'stopped';
-
 export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promise<DeploymentView> {
-  const { deploymentId, rollout } = input;
-  const target = parseTargetArn(input.targetArn);
-  const eventSerial = target?.kind === 'thing' ? target.name : null;
-  const deadlineAt = Date.now() + rollout.deadlineSeconds * 1000;
-  let cancelReason: string | null = null;
-  let view = pendingDeploymentView(input, new Date().toISOString(), 1);
+  const rollout = new Rollout(input);
+  setHandler(deploymentProgressQuery, () => rollout.view);
+  setHandler(cancelDeploymentSignal, ({ reason }) => rollout.requestCancel(reason));
 
-  setHandler(deploymentProgressQuery, () => view);
-  setHandler(cancelDeploymentSignal, ({ reason }) => {
-    if (cancelReason !== null || view.status === 'SUCCEEDED' || view.status === 'FAILED' || view.status === 'CANCELLED') return;
-    cancelReason = reason?.trim() || 'cancelled on request';
-    view = { ...view, cancelRequested: true };
-  });
-
-  const now = () => new Date().toISOString();
-  function patched(patch: Partial<DeploymentView>): DeploymentView {
-    const next = { ...view, ...patch };
-    return { ...next, deviceCounts: deviceCounts(next.devices), failurePercent: failurePercent(next.devices), updatedAt: now(), version: view.version + 1 };
+  try {
+    const { canary, rest } = await startRollout(rollout);
+    if (canary) {
+      await deployCanary(rollout, canary);
+      await soak(rollout, canary);
+      await stageCompleted(rollout, canary);
+    }
+    if (rest) {
+      await deployTheRest(rollout, rest);
+      await stageCompleted(rollout, rest);
+    }
+    return await succeed(rollout);
+  } catch (error) {
+    if (error instanceof RolloutEnded) return rollout.view;
+    if (isCancellation(error)) {
+      await CancellationScope.nonCancellable(() => rollout.stop('CANCELLED', 'the deployment workflow was cancelled'));
+      throw error;
+    }
+    await rollout.stop('FAILED', messageOf(error));
+    return rollout.view;
   }
-  const change = (patch: Partial<DeploymentView>) => void (view = patched(patch));
-  const setDevices = (fn: (d: DeviceProgress) => DeviceProgress) => change({ devices: view.devices.map(fn) });
+}
 
-  async function save(drafts: Omit<EventDraft, 'serial' | 'occurredAt'>[] = [], saved = view): Promise<void> {
-    const events: DomainEvent[] = drafts.map((d) => ({ ...d, id: uuid4(), serial: eventSerial, occurredAt: now() }));
+// --- The stages, in the order the story runs them -------------------------------------------------
+
+/** Resolves the target's core devices and plans the canary and the rest; a target that cannot be planned fails here. */
+async function startRollout(r: Rollout): Promise<{ canary?: StagePlan; rest?: StagePlan }> {
+  const { input, target } = r;
+  r.change({ status: 'IN_PROGRESS' });
+  await r.save();
+  if (target === null) return r.endBeforeStart(`targetArn ${input.targetArn} is not a thing or thing group ARN`);
+  const members = await greengrass.resolveTargetDevices(input.targetArn);
+  let stages: StagePlan[];
+  try {
+    stages = planStages(target, members, input.rollout);
+  } catch (error) {
+    if (error instanceof RolloutPlanError) return r.endBeforeStart(error.message);
+    throw error;
+  }
+  const devices = stages.flatMap((s) =>
+    s.serials.map((serial): DeviceProgress => ({ serial, stage: s.name, status: 'PENDING', greengrassStatus: null, reason: null, greengrassDeploymentId: null, updatedAt: null })),
+  );
+  r.change({ devices });
+  const canary = stages.find((s) => s.name === 'CANARY');
+  await r.save([
+    {
+      type: 'Deployment.Started',
+      data: {
+        deploymentId: input.deploymentId,
+        targetArn: input.targetArn,
+        components: Object.fromEntries(Object.entries(input.components).map(([name, c]) => [name, c.componentVersion])),
+        deviceCount: devices.length,
+        canaries: canary?.serials ?? [],
+      },
+    },
+  ]);
+  return { canary, rest: stages.find((s) => s.name === 'ROLLOUT') };
+}
+
+/** Deploys to each canary and waits for them all; one canary failing fails the rollout. */
+async function deployCanary(r: Rollout, canary: StagePlan): Promise<void> {
+  await deploy(r, canary);
+  await watch(r, canary, () => {
+    const failed = r.devicesOf(canary).find((d) => isFailure(d.status));
+    return failed ? `canary ${failed.serial} ${failed.status.toLowerCase()}: ${failed.reason ?? 'no reason given'}` : null;
+  });
+}
+
+/** Checks the canaries' health every sixth of the soak (1 to 30 s) until it ends; a sick canary fails the rollout. */
+async function soak(r: Rollout, canary: StagePlan): Promise<void> {
+  const { soakSeconds } = r.input.rollout;
+  r.change({ phase: 'SOAK' });
+  await r.save();
+  const soakEnd = Date.now() + soakSeconds * 1000;
+  const every = Math.min(Math.max((soakSeconds * 1000) / 6, 1000), 30_000);
+  for (;;) {
+    const health = await r.unlessStopped(() => greengrass.checkCanaryHealth({ serials: canary.serials, components: r.input.components }));
+    if (health === null) return r.endOnRequestOrDeadline();
+    const sick = health.value.filter((h) => h.problems.length > 0);
+    if (sick.length > 0) {
+      const at = r.now();
+      const problems = new Map(sick.map((h) => [h.serial, `unhealthy during soak: ${h.problems.join('; ')}`]));
+      r.setDevices((d) => (d.stage === 'CANARY' && problems.has(d.serial) ? { ...d, status: 'FAILED', reason: problems.get(d.serial)!, updatedAt: at } : d));
+      return r.end('FAILED', `canary ${sick[0].serial} ${problems.get(sick[0].serial)}`);
+    }
+    const left = soakEnd - Date.now();
+    if (left <= 0) return;
+    const wait = Math.min(every, left, r.deadlineAt - Date.now());
+    if (wait <= 0 || (await condition(() => r.cancelReason !== null, wait))) return r.endOnRequestOrDeadline();
+  }
+}
+
+/** Deploys to the whole target and waits for its devices; failures past `maxFailurePercent` fail the rollout. */
+async function deployTheRest(r: Rollout, rest: StagePlan): Promise<void> {
+  const { maxFailurePercent } = r.input.rollout;
+  await deploy(r, rest);
+  await watch(r, rest, () =>
+    exceedsFailureBudget(r.view.devices, maxFailurePercent) ? `${r.view.failurePercent.toFixed(1)}% of devices failed, more than maxFailurePercent ${maxFailurePercent}` : null,
+  );
+}
+
+async function stageCompleted(r: Rollout, stage: StagePlan): Promise<void> {
+  const mine = r.devicesOf(stage);
+  await r.save([
+    {
+      type: 'Deployment.StageCompleted',
+      data: {
+        deploymentId: r.input.deploymentId,
+        stage: stage.name,
+        devices: mine.length,
+        succeeded: mine.filter((d) => d.status === 'SUCCEEDED').length,
+        failed: mine.filter((d) => isFailure(d.status)).length,
+      },
+    },
+  ]);
+}
+
+async function succeed(r: Rollout): Promise<DeploymentView> {
+  const failed = r.view.devices.filter((d) => isFailure(d.status)).length;
+  return r.finish('SUCCEEDED', failed > 0 ? `${failed} device(s) failed, within maxFailurePercent ${r.input.rollout.maxFailurePercent}` : null);
+}
+
+// --- What the stages share -------------------------------------------------------------------------
+
+/** Creates the stage's Greengrass deployments, unless a cancel request or the deadline came first. */
+async function deploy(r: Rollout, stage: StagePlan): Promise<void> {
+  if (r.cancelReason !== null || Date.now() >= r.deadlineAt) return r.endOnRequestOrDeadline();
+  r.change({ phase: stage.name });
+  for (const planned of stage.deployments) {
+    const created = await greengrass.createGreengrassDeployment({ deploymentId: r.input.deploymentId, stage: stage.name, targetArn: planned.targetArn, components: r.input.components });
+    const ref = { ...created, targetArn: planned.targetArn, stage: stage.name, status: 'ACTIVE', createdAt: r.now() };
+    r.change({ greengrassDeployments: [...r.view.greengrassDeployments, ref] });
+    r.setDevices((d) => (planned.serials.includes(d.serial) && d.stage === stage.name ? { ...d, greengrassDeploymentId: created.greengrassDeploymentId, updatedAt: r.now() } : d));
+  }
+  await r.save();
+}
+
+/** Polls Greengrass until every device of the stage has ended; `tooManyFailures` names a reason to fail the rollout. */
+async function watch(r: Rollout, stage: StagePlan, tooManyFailures: () => string | null): Promise<void> {
+  for (;;) {
+    const failure = tooManyFailures();
+    if (failure !== null) return r.end('FAILED', failure);
+    const open = r.devicesOf(stage).filter((d) => !isTerminal(d.status));
+    if (open.length === 0) return;
+    const ids = new Set(open.map((d) => d.greengrassDeploymentId));
+    const deployments = r.view.greengrassDeployments
+      .filter((g) => ids.has(g.greengrassDeploymentId))
+      .map((g) => ({ greengrassDeploymentId: g.greengrassDeploymentId, status: g.status }));
+    const polled = await r.unlessStopped(() => pollRolloutProgress({ devices: open.map(progressInput), deployments, waitForChange: true }));
+    if (polled === null) return r.endOnRequestOrDeadline();
+    r.applyProgress(polled.value);
+    await r.save();
+  }
+}
+
+/** Thrown once the rollout's end is stored, so that the story goes no further. */
+class RolloutEnded extends Error {}
+
+/** The rollout's live view, its cancel request and deadline, and how it is saved and stopped. */
+class Rollout {
+  readonly target: Target | null;
+  readonly deadlineAt: number;
+  view: DeploymentView;
+  cancelReason: string | null = null;
+  private readonly eventSerial: string | null;
+
+  constructor(readonly input: DeploymentWorkflowInput) {
+    this.target = parseTargetArn(input.targetArn);
+    this.eventSerial = this.target?.kind === 'thing' ? this.target.name : null;
+    this.deadlineAt = Date.now() + input.rollout.deadlineSeconds * 1000;
+    this.view = pendingDeploymentView(input, new Date().toISOString(), 1);
+  }
+
+  now(): string {
+    return new Date().toISOString();
+  }
+
+  requestCancel(reason: string | undefined): void {
+    const { status } = this.view;
+    if (this.cancelReason !== null || status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED') return;
+    this.cancelReason = reason?.trim() || 'cancelled on request';
+    this.view = { ...this.view, cancelRequested: true };
+  }
+
+  devicesOf(stage: StagePlan): DeviceProgress[] {
+    return this.view.devices.filter((d) => d.stage === stage.name);
+  }
+
+  withChange(patch: Partial<DeploymentView>): DeploymentView {
+    const next = { ...this.view, ...patch };
+    return { ...next, deviceCounts: deviceCounts(next.devices), failurePercent: failurePercent(next.devices), updatedAt: this.now(), version: this.view.version + 1 };
+  }
+
+  change(patch: Partial<DeploymentView>): void {
+    this.view = this.withChange(patch);
+  }
+
+  setDevices(fn: (d: DeviceProgress) => DeviceProgress): void {
+    this.change({ devices: this.view.devices.map(fn) });
+  }
+
+  async save(drafts: Omit<EventDraft, 'serial' | 'occurredAt'>[] = [], saved = this.view): Promise<void> {
+    const events: DomainEvent[] = drafts.map((d) => ({ ...d, id: uuid4(), serial: this.eventSerial, occurredAt: this.now() }));
     await recordDeployment({ view: saved, events });
   }
 
   /** Runs an activity unless (or until) a cancel request or the deadline comes first: then null. */
-  async function unlessStopped<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
-    const remaining = deadlineAt - Date.now();
-    if (cancelReason !== null || remaining <= 0) return null;
+  async unlessStopped<T>(fn: () => Promise<T>): Promise<{ value: T } | null> {
+    const remaining = this.deadlineAt - Date.now();
+    if (this.cancelReason !== null || remaining <= 0) return null;
     let outcome: { value: T } | { error: unknown } | undefined;
     const scope = new CancellationScope();
     const running = scope.run(fn).then(
       (value) => void (outcome = { value }),
       (error) => void (outcome = { error }),
     );
-    await condition(() => outcome !== undefined || cancelReason !== null, remaining);
+    await condition(() => outcome !== undefined || this.cancelReason !== null, remaining);
     if (outcome === undefined) {
       scope.cancel();
       await running;
@@ -110,171 +292,68 @@ export async function deploymentWorkflow(input: DeploymentWorkflowInput): Promis
     return outcome;
   }
 
-  function applyProgress(result: ProgressResult): void {
-    const at = now();
+  applyProgress(result: ProgressResult): void {
+    const at = this.now();
     const statusById = new Map(result.deployments.map((d) => [d.greengrassDeploymentId, d.status]));
-    const greengrassDeployments = view.greengrassDeployments.map((g) => ({ ...g, status: statusById.get(g.greengrassDeploymentId) ?? g.status }));
+    const greengrassDeployments = this.view.greengrassDeployments.map((g) => ({ ...g, status: statusById.get(g.greengrassDeploymentId) ?? g.status }));
     const over = new Map(greengrassDeployments.filter((g) => isGreengrassDeploymentOver(g.status)).map((g) => [g.greengrassDeploymentId, g.status]));
     // A device that never received a deployment Greengrass has ended will never receive it.
-    const devices = applyDeviceUpdates(view.devices, result.devices, at).map((d): DeviceProgress => {
+    const devices = applyDeviceUpdates(this.view.devices, result.devices, at).map((d): DeviceProgress => {
       const ended = d.greengrassDeploymentId === null ? undefined : over.get(d.greengrassDeploymentId);
       return d.status === 'PENDING' && ended ? { ...d, status: 'CANCELLED', reason: `Greengrass deployment ${d.greengrassDeploymentId} is ${ended}`, updatedAt: at } : d;
     });
-    change({ devices, greengrassDeployments });
+    this.change({ devices, greengrassDeployments });
   }
 
-  async function finish(status: Exclude<RolloutStatus, 'PENDING' | 'IN_PROGRESS'>, reason: string | null): Promise<DeploymentView> {
+  async finish(status: Exclude<RolloutStatus, 'PENDING' | 'IN_PROGRESS'>, reason: string | null): Promise<DeploymentView> {
     // The query shows the end only once it and its event are stored, so whoever sees it can read the event.
-    const done = patched({ status, reason, phase: 'DONE', completedAt: now() });
+    const done = this.withChange({ status, reason, phase: 'DONE', completedAt: this.now() });
     const type = status === 'SUCCEEDED' ? 'Deployment.Succeeded' : status === 'FAILED' ? 'Deployment.Failed' : 'Deployment.Cancelled';
-    await save(
-      [{ type, data: { deploymentId, targetArn: input.targetArn, reason, failurePercent: done.failurePercent, deviceCounts: done.deviceCounts } }],
+    await this.save(
+      [{ type, data: { deploymentId: this.input.deploymentId, targetArn: this.input.targetArn, reason, failurePercent: done.failurePercent, deviceCounts: done.deviceCounts } }],
       done,
     );
-    view = done;
-    return view;
+    this.view = done;
+    return this.view;
   }
 
   /** Cancels every Greengrass deployment still active, records where each device got to, and ends. */
-  async function stop(status: 'FAILED' | 'CANCELLED', reason: string): Promise<Outcome> {
-    for (const g of view.greengrassDeployments.filter((x) => x.status === 'ACTIVE')) {
+  async stop(status: 'FAILED' | 'CANCELLED', reason: string): Promise<void> {
+    for (const g of this.view.greengrassDeployments.filter((x) => x.status === 'ACTIVE')) {
       try {
         const after = await greengrass.cancelGreengrassDeployment(g.greengrassDeploymentId);
-        change({ greengrassDeployments: view.greengrassDeployments.map((x) => (x === g ? { ...x, status: after } : x)) });
+        this.change({ greengrassDeployments: this.view.greengrassDeployments.map((x) => (x === g ? { ...x, status: after } : x)) });
       } catch (error) {
         reason = `${reason}; cancelling Greengrass deployment ${g.greengrassDeploymentId} failed: ${messageOf(error)}`;
       }
     }
-    const open = view.devices.filter((d) => !isTerminal(d.status) && d.greengrassDeploymentId !== null);
+    const open = this.view.devices.filter((d) => !isTerminal(d.status) && d.greengrassDeploymentId !== null);
     if (open.length > 0) {
       try {
-        applyProgress(await greengrass.pollRolloutProgress({ devices: open.map(progressInput), deployments: [], waitForChange: false }));
+        this.applyProgress(await greengrass.pollRolloutProgress({ devices: open.map(progressInput), deployments: [], waitForChange: false }));
       } catch {
         // The last known states stand.
       }
     }
-    change({ devices: closeOutDevices(view.devices, reason, now()) });
-    await finish(status, reason);
-    return 'stopped';
+    this.change({ devices: closeOutDevices(this.view.devices, reason, this.now()) });
+    await this.finish(status, reason);
   }
 
-  const stopOnRequestOrDeadline = () =>
-    cancelReason !== null ? stop('CANCELLED', cancelReason) : stop('FAILED', `deadline of ${rollout.deadlineSeconds} s passed before the rollout finished`);
-
-  async function deployStage(stage: StagePlan): Promise<void> {
-    change({ phase: stage.name });
-    for (const planned of stage.deployments) {
-      const created = await greengrass.createGreengrassDeployment({ deploymentId, stage: stage.name, targetArn: planned.targetArn, components: input.components });
-      const ref = { ...created, targetArn: planned.targetArn, stage: stage.name, status: 'ACTIVE', createdAt: now() };
-      change({ greengrassDeployments: [...view.greengrassDeployments, ref] });
-      setDevices((d) => (planned.serials.includes(d.serial) && d.stage === stage.name ? { ...d, greengrassDeploymentId: created.greengrassDeploymentId, updatedAt: now() } : d));
-    }
-    await save();
+  /** Stops the rollout and ends the story there. */
+  async end(status: 'FAILED' | 'CANCELLED', reason: string): Promise<never> {
+    await this.stop(status, reason);
+    throw new RolloutEnded();
   }
 
-  async function watchStage(stage: StagePlan): Promise<Outcome> {
-    for (;;) {
-      const mine = view.devices.filter((d) => d.stage === stage.name);
-      const failedCanary = stage.name === 'CANARY' ? mine.find((d) => isFailure(d.status)) : undefined;
-      if (failedCanary) return stop('FAILED', `canary ${failedCanary.serial} ${failedCanary.status.toLowerCase()}: ${failedCanary.reason ?? 'no reason given'}`);
-      if (stage.name === 'ROLLOUT' && exceedsFailureBudget(view.devices, rollout.maxFailurePercent)) {
-        return stop('FAILED', `${view.failurePercent.toFixed(1)}% of devices failed, more than maxFailurePercent ${rollout.maxFailurePercent}`);
-      }
-      const open = mine.filter((d) => !isTerminal(d.status));
-      if (open.length === 0) return 'done';
-      const ids = new Set(open.map((d) => d.greengrassDeploymentId));
-      const deployments = view.greengrassDeployments
-        .filter((g) => ids.has(g.greengrassDeploymentId))
-        .map((g) => ({ greengrassDeploymentId: g.greengrassDeploymentId, status: g.status }));
-      const polled = await unlessStopped(() => pollRolloutProgress({ devices: open.map(progressInput), deployments, waitForChange: true }));
-      if (polled === null) return stopOnRequestOrDeadline();
-      applyProgress(polled.value);
-      await save();
-    }
+  endOnRequestOrDeadline(): Promise<never> {
+    const { deadlineSeconds } = this.input.rollout;
+    return this.cancelReason !== null ? this.end('CANCELLED', this.cancelReason) : this.end('FAILED', `deadline of ${deadlineSeconds} s passed before the rollout finished`);
   }
 
-  async function soakCanaries(stage: StagePlan): Promise<Outcome> {
-    change({ phase: 'SOAK' });
-    await save();
-    const soakEnd = Date.now() + rollout.soakSeconds * 1000;
-    const every = Math.min(Math.max((rollout.soakSeconds * 1000) / 6, 1000), 30_000);
-    for (;;) {
-      const health = await unlessStopped(() => greengrass.checkCanaryHealth({ serials: stage.serials, components: input.components }));
-      if (health === null) return stopOnRequestOrDeadline();
-      const sick = health.value.filter((h) => h.problems.length > 0);
-      if (sick.length > 0) {
-        const at = now();
-        const problems = new Map(sick.map((h) => [h.serial, `unhealthy during soak: ${h.problems.join('; ')}`]));
-        setDevices((d) => (d.stage === 'CANARY' && problems.has(d.serial) ? { ...d, status: 'FAILED', reason: problems.get(d.serial)!, updatedAt: at } : d));
-        return stop('FAILED', `canary ${sick[0].serial} ${problems.get(sick[0].serial)}`);
-      }
-      const left = soakEnd - Date.now();
-      if (left <= 0) return 'done';
-      const wait = Math.min(every, left, deadlineAt - Date.now());
-      if (wait <= 0 || (await condition(() => cancelReason !== null, wait))) return stopOnRequestOrDeadline();
-    }
-  }
-
-  try {
-    change({ status: 'IN_PROGRESS' });
-    await save();
-    if (target === null) return await finish('FAILED', `targetArn ${input.targetArn} is not a thing or thing group ARN`);
-    const members = await greengrass.resolveTargetDevices(input.targetArn);
-    let stages: StagePlan[];
-    try {
-      stages = planStages(target, members, rollout);
-    } catch (error) {
-      if (error instanceof RolloutPlanError) return await finish('FAILED', error.message);
-      throw error;
-    }
-    const devices = stages.flatMap((s) =>
-      s.serials.map((serial): DeviceProgress => ({ serial, stage: s.name, status: 'PENDING', greengrassStatus: null, reason: null, greengrassDeploymentId: null, updatedAt: null })),
-    );
-    change({ devices });
-    await save([
-      {
-        type: 'Deployment.Started',
-        data: {
-          deploymentId,
-          targetArn: input.targetArn,
-          components: Object.fromEntries(Object.entries(input.components).map(([name, c]) => [name, c.componentVersion])),
-          deviceCount: devices.length,
-          canaries: stages.find((s) => s.name === 'CANARY')?.serials ?? [],
-        },
-      },
-    ]);
-
-    for (const stage of stages) {
-      if (cancelReason !== null || Date.now() >= deadlineAt) {
-        await stopOnRequestOrDeadline();
-        return view;
-      }
-      await deployStage(stage);
-      if ((await watchStage(stage)) === 'stopped') return view;
-      if (stage.name === 'CANARY' && (await soakCanaries(stage)) === 'stopped') return view;
-      const mine = view.devices.filter((d) => d.stage === stage.name);
-      await save([
-        {
-          type: 'Deployment.StageCompleted',
-          data: {
-            deploymentId,
-            stage: stage.name,
-            devices: mine.length,
-            succeeded: mine.filter((d) => d.status === 'SUCCEEDED').length,
-            failed: mine.filter((d) => isFailure(d.status)).length,
-          },
-        },
-      ]);
-    }
-    const failed = view.devices.filter((d) => isFailure(d.status)).length;
-    return await finish('SUCCEEDED', failed > 0 ? `${failed} device(s) failed, within maxFailurePercent ${rollout.maxFailurePercent}` : null);
-  } catch (error) {
-    if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(() => stop('CANCELLED', 'the deployment workflow was cancelled'));
-      throw error;
-    }
-    await stop('FAILED', messageOf(error));
-    return view;
+  /** Fails a rollout before anything was deployed: there is nothing to cancel. */
+  async endBeforeStart(reason: string): Promise<never> {
+    await this.finish('FAILED', reason);
+    throw new RolloutEnded();
   }
 }
 
