@@ -16,7 +16,7 @@ import type { createActivities } from '../activities';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent, EventDraft } from '../domain/events';
 import { checkSilence, initialRobotState, silenceBackstop, type ComponentSighting, type RobotState } from '../domain/robot-state';
-import { takeHeartbeats } from '../domain/heartbeat-batch';
+import { takeHeartbeats, type RobotBook } from '../domain/heartbeat-batch';
 import { fleetStatusFor, type FleetFactsUpdate } from '../domain/fleet-status';
 import { applyDriveuReport, type DriveuReport, type DriveuState } from '../domain/driveu-state';
 import { searchAttributes, timing } from '../temporal.config';
@@ -32,18 +32,30 @@ import { runLidWork } from './robot-lid';
 export type RobotWorkflowInput = {
   serial: string;
   offlineAfterMs: number;
-  /** Carried through continue-as-new. */
-  state?: RobotState;
-  pending?: Heartbeat[];
   /** Lid cycles, PIN entries and unlocks (workflows/robot-lid.ts); from configuration at start. */
   lid?: LidSettings;
-  /** Carried through continue-as-new. */
+  /** Carried through continue-as-new; absent at the first start. */
+  carry?: RobotCarry;
+} & CarriedBeforeRobotCarry;
+
+/** What a robot workflow carries through continue-as-new, as is. */
+export type RobotCarry = RobotBook & {
+  /** Heartbeats signalled but not taken yet. */
+  pending: Heartbeat[];
+  /** The business facts FleetStatus needs (fleetFactsSignal). */
+  fleetFacts: FleetFactsUpdate | null;
+  /** DriveU streamer status (driveuSignal), and reports not yet recorded. */
+  driveu: DriveuState | null;
+  driveuPending: DriveuReport[];
+};
+
+/** The same, as separate fields: how runs continued before `carry` pass it, so still read when `carry` is absent. */
+type CarriedBeforeRobotCarry = {
+  state?: RobotState;
+  pending?: Heartbeat[];
   lidTracker?: LidTracker;
-  /** Recent component codes by robot time, for late heartbeats; carried through continue-as-new. */
   componentsSeen?: ComponentSighting[];
-  /** The business facts FleetStatus needs (fleetFactsSignal); carried through continue-as-new. */
   fleetFacts?: FleetFactsUpdate;
-  /** DriveU streamer status (driveuSignal), and reports not yet recorded; carried through continue-as-new. */
   driveu?: DriveuState;
   driveuPending?: DriveuReport[];
 };
@@ -64,67 +76,75 @@ const { recordRobotChanges, readLastSeen, recordDriveuStatus } = proxyActivities
 const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.projectionActivity);
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
-  let state = input.state ?? initialRobotState(input.serial, Date.now());
-  const inbox: Heartbeat[] = [...(input.pending ?? [])];
-  setHandler(heartbeatsSignal, ({ heartbeats }) => void inbox.push(...heartbeats));
-  setHandler(robotStateQuery, () => state);
-  let fleetFacts = input.fleetFacts ?? null;
-  let factsArrived = fleetFacts !== null;
-  let driveu = input.driveu ?? null;
-  const driveuInbox: DriveuReport[] = [...(input.driveuPending ?? [])];
+  const robot = carriedFrom(input);
+  setHandler(heartbeatsSignal, ({ heartbeats }) => void robot.pending.push(...heartbeats));
+  setHandler(robotStateQuery, () => robot.state);
+  let factsArrived = robot.fleetFacts !== null;
   setHandler(fleetFactsSignal, (update) => {
-    if (fleetFacts !== null && update.version <= fleetFacts.version) return;
-    fleetFacts = update;
+    if (robot.fleetFacts !== null && update.version <= robot.fleetFacts.version) return;
+    robot.fleetFacts = update;
     factsArrived = true;
   });
-  setHandler(fleetFactsQuery, () => fleetFacts);
-  setHandler(driveuSignal, (report) => void driveuInbox.push(report));
+  setHandler(fleetFactsQuery, () => robot.fleetFacts);
+  setHandler(driveuSignal, (report) => void robot.driveuPending.push(report));
   let silenceReported = false;
   setHandler(silenceSignal, () => void (silenceReported = true));
-  const woken = () => inbox.length > 0 || factsArrived || driveuInbox.length > 0 || silenceReported;
+  const woken = () => robot.pending.length > 0 || factsArrived || robot.driveuPending.length > 0 || silenceReported;
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
   // Late heartbeats (older than the newest applied) placed by robot time, for the lid and components.
   const placeLate = patched('late-heartbeats');
-  let lidTracker = input.lidTracker ?? initialLidTracker();
-  let componentsSeen = input.componentsSeen ?? [];
 
   while (!workflowInfo().continueAsNewSuggested) {
     // Offline detection is the sweeper's signal; this far-off timer is the backstop. (A timer's
     // duration is not part of replay, so runs started with the old one-minute deadline go on.)
-    const deadline = silenceBackstop(state, input.offlineAfterMs);
+    const deadline = silenceBackstop(robot.state, input.offlineAfterMs);
     if (deadline === null) await condition(woken);
     else await condition(woken, Math.max(deadline - Date.now(), 1));
 
-    const before = state;
+    const before = robot.state;
     const events: EventDraft[] = [];
     const lidWork: LidWork[] = [];
     // Woken by facts or DriveU alone, not by the deadline or the sweeper: no silence check.
-    const sideWork = (factsArrived || driveuInbox.length > 0) && !silenceReported;
+    const sideWork = (factsArrived || robot.driveuPending.length > 0) && !silenceReported;
     factsArrived = false;
     silenceReported = false;
-    if (driveuInbox.length > 0) driveu = await recordDriveu(state.serial, driveu, driveuInbox.splice(0));
-    if (inbox.length > 0) {
-      const taken = takeHeartbeats({ state, lidTracker, componentsSeen }, inbox.splice(0), { placeLate, lidService });
-      ({ state, lidTracker, componentsSeen } = taken.book);
+    if (robot.driveuPending.length > 0) robot.driveu = await recordDriveu(robot.state.serial, robot.driveu, robot.driveuPending.splice(0));
+    if (robot.pending.length > 0) {
+      const taken = takeHeartbeats(robot, robot.pending.splice(0), { placeLate, lidService });
+      Object.assign(robot, taken.book);
       events.push(...taken.events);
       lidWork.push(...taken.lidWork);
     } else if (!sideWork) {
-      const lastSeenAt = lastSeenLocally ? await local.readLastSeen(state.serial) : await readLastSeen(state.serial);
-      const t = checkSilence(state, lastSeenAt, Date.now(), input.offlineAfterMs);
-      state = t.state;
+      const lastSeenAt = lastSeenLocally ? await local.readLastSeen(robot.state.serial) : await readLastSeen(robot.state.serial);
+      const t = checkSilence(robot.state, lastSeenAt, Date.now(), input.offlineAfterMs);
+      robot.state = t.state;
       events.push(...t.events);
     }
-    const fleet = fleetStatusFor(state.online, fleetFacts);
-    if (fleet.status !== state.fleetStatus) state = { ...state, fleetStatus: fleet.status };
-    if (events.length > 0) await record(before, state, events);
-    else if (before.fleetStatus !== state.fleetStatus) upsertStatus(state);
-    if (lidWork.length > 0) lidTracker = await runLidWork(state.serial, input.lid ?? defaultLidSettings, lidTracker, lidWork);
+    const fleet = fleetStatusFor(robot.state.online, robot.fleetFacts);
+    if (fleet.status !== robot.state.fleetStatus) robot.state = { ...robot.state, fleetStatus: fleet.status };
+    if (events.length > 0) await record(before, robot.state, events);
+    else if (before.fleetStatus !== robot.state.fleetStatus) upsertStatus(robot.state);
+    if (lidWork.length > 0) robot.lidTracker = await runLidWork(robot.state.serial, input.lid ?? defaultLidSettings, robot.lidTracker, lidWork);
   }
 
   await condition(allHandlersFinished);
-  await continueAsNew<typeof robotWorkflow>({ ...input, state, pending: inbox, lidTracker, componentsSeen, fleetFacts: fleetFacts ?? undefined, driveu: driveu ?? undefined, driveuPending: driveuInbox });
+  await continueAsNew<typeof robotWorkflow>({ serial: input.serial, offlineAfterMs: input.offlineAfterMs, lid: input.lid, carry: robot });
+}
+
+function carriedFrom(input: RobotWorkflowInput): RobotCarry {
+  if (input.carry) return input.carry;
+  // A first run, or one continued before RobotCarry, whose carried state came as separate fields.
+  return {
+    state: input.state ?? initialRobotState(input.serial, Date.now()),
+    lidTracker: input.lidTracker ?? initialLidTracker(),
+    componentsSeen: input.componentsSeen ?? [],
+    pending: input.pending ?? [],
+    fleetFacts: input.fleetFacts ?? null,
+    driveu: input.driveu ?? null,
+    driveuPending: input.driveuPending ?? [],
+  };
 }
 
 async function record(before: RobotState, after: RobotState, drafts: EventDraft[]): Promise<void> {
