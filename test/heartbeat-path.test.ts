@@ -1,9 +1,9 @@
 import type { MqttClient } from 'mqtt';
 import type { ComponentCode } from '../domain/heartbeat';
-import { robotStateQuery } from '../workflows/robot';
+import { heartbeatsSignal, robotStateQuery, robotWorkflow } from '../workflows/robot';
 import { searchAttributes, workflowIds } from '../temporal.config';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
-import { connectRobot, heartbeat, publish } from './support/robot';
+import { connectRobot, heartbeat, ingestedHeartbeat, publish } from './support/robot';
 
 let fleet: TestFleet;
 let robot: MqttClient;
@@ -225,6 +225,28 @@ test('a robot workflow that continues-as-new keeps its state', async () => {
   expect(state.components.GPS.code).toBe('OK');
   expect(await events(serial, 'Device.HealthDegraded')).toHaveLength(15);
   expect(await events(serial, 'Device.ConnectivityChanged')).toHaveLength(1);
+});
+
+test('a robot workflow continues as new after its signals per run, before the server suggests it, and keeps its state', async () => {
+  const serial = uniqueSerial();
+  const handle = await fleet.temporal.workflow.signalWithStart(robotWorkflow, {
+    workflowId: workflowIds.robot(serial),
+    taskQueue: fleet.taskQueue,
+    args: [{ serial, offlineAfterMs: 60_000, signalsPerRun: 4 }],
+    signal: heartbeatsSignal,
+    signalArgs: [{ heartbeats: [ingestedHeartbeat(serial, { timestamp: 1_000 })] }],
+  });
+  const firstRun = await eventually(async () => (await handle.describe()).runId);
+  for (let i = 2; i <= 5; i++) {
+    await handle.signal(heartbeatsSignal, { heartbeats: [ingestedHeartbeat(serial, { timestamp: i * 1_000, components: { GPS: i % 2 ? 'TIMEOUT' : 'OK' } })] });
+    await eventually(async () => expect((await robotState(serial)).lastHeartbeatAt).toBe(i * 1_000));
+  }
+  const description = await fleet.temporal.workflow.getHandle(workflowIds.robot(serial)).describe();
+  expect(description.runId).not.toBe(firstRun);
+  // Far fewer events than the test server's suggestion (60): the signal count made it continue.
+  const history = await fleet.temporal.workflow.getHandle(workflowIds.robot(serial), firstRun).fetchHistory();
+  expect(history.events!.length).toBeLessThan(60);
+  expect((await robotState(serial)).components.GPS.code).toBe('TIMEOUT');
 });
 
 test('stopping and restarting the worker loses no state', async () => {

@@ -36,7 +36,16 @@ export type RobotWorkflowInput = {
   lid?: LidSettings;
   /** Carried through continue-as-new; absent at the first start. */
   carry?: RobotCarry;
+  /** Signals a run takes before it continues as new (tests lower it); default SIGNALS_PER_RUN. */
+  signalsPerRun?: number;
 } & CarriedBeforeRobotCarry;
+
+/**
+ * A run continues as new after this many signals even when the server does not suggest it: the
+ * suggestion counts history events and size, not signals (temporalio/temporal#10941), and a run
+ * takes at most 10,000 signals.
+ */
+export const SIGNALS_PER_RUN = 2000;
 
 /** What a robot workflow carries through continue-as-new, as is. */
 export type RobotCarry = RobotBook & {
@@ -77,26 +86,39 @@ const local = proxyLocalActivities<ReturnType<typeof createActivities>>(timing.p
 
 export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   const robot = carriedFrom(input);
-  setHandler(heartbeatsSignal, ({ heartbeats }) => void robot.pending.push(...heartbeats));
+  let signals = 0;
+  setHandler(heartbeatsSignal, ({ heartbeats }) => {
+    signals += 1;
+    robot.pending.push(...heartbeats);
+  });
   setHandler(robotStateQuery, () => robot.state);
   let factsArrived = robot.fleetFacts !== null;
   setHandler(fleetFactsSignal, (update) => {
+    signals += 1;
     if (robot.fleetFacts !== null && update.version <= robot.fleetFacts.version) return;
     robot.fleetFacts = update;
     factsArrived = true;
   });
   setHandler(fleetFactsQuery, () => robot.fleetFacts);
-  setHandler(driveuSignal, (report) => void robot.driveuPending.push(report));
+  setHandler(driveuSignal, (report) => {
+    signals += 1;
+    robot.driveuPending.push(report);
+  });
   let silenceReported = false;
-  setHandler(silenceSignal, () => void (silenceReported = true));
+  setHandler(silenceSignal, () => {
+    signals += 1;
+    silenceReported = true;
+  });
   const woken = () => robot.pending.length > 0 || factsArrived || robot.driveuPending.length > 0 || silenceReported;
   // Runs started before the lid service replay without it; every newer run has it.
   const lidService = patched('lid-service');
   const lastSeenLocally = patched('last-seen-local-activity');
   // Late heartbeats (older than the newest applied) placed by robot time, for the lid and components.
   const placeLate = patched('late-heartbeats');
+  // Runs started before it replay with the server's suggestion as the only trigger.
+  const signalsPerRun = patched('signal-count-continue-as-new') ? (input.signalsPerRun ?? SIGNALS_PER_RUN) : Number.POSITIVE_INFINITY;
 
-  while (!workflowInfo().continueAsNewSuggested) {
+  while (!workflowInfo().continueAsNewSuggested && signals < signalsPerRun) {
     // Offline detection is the sweeper's signal; this far-off timer is the backstop. (A timer's
     // duration is not part of replay, so runs started with the old one-minute deadline go on.)
     const deadline = silenceBackstop(robot.state, input.offlineAfterMs);
@@ -130,7 +152,7 @@ export async function robotWorkflow(input: RobotWorkflowInput): Promise<void> {
   }
 
   await condition(allHandlersFinished);
-  await continueAsNew<typeof robotWorkflow>({ serial: input.serial, offlineAfterMs: input.offlineAfterMs, lid: input.lid, carry: robot });
+  await continueAsNew<typeof robotWorkflow>({ serial: input.serial, offlineAfterMs: input.offlineAfterMs, lid: input.lid, signalsPerRun: input.signalsPerRun, carry: robot });
 }
 
 function carriedFrom(input: RobotWorkflowInput): RobotCarry {
