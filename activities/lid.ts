@@ -21,6 +21,7 @@ import {
   type PinOutcome,
   type PinType,
 } from '../domain/lid';
+import { commandFromRow, commandRow } from '../store/commands';
 
 /**
  * The Lid Service's tables (seed 001: active_unlock_pins, pin_entries, lid_cycles, plus the
@@ -212,41 +213,6 @@ async function answerAgain(
     contextId: valid ? entry.contextId : null,
     lockedUntil: isLocked(guard, entry.enteredAt.getTime()) ? guard.lockedUntil : null,
     unlockCommand: command && commandFromRow(command),
-  };
-}
-
-// ---- commands rows (shared with activities/commands.ts)
-
-export function commandRow(c: CommandRecord) {
-  return {
-    commandId: c.commandId,
-    serialNumber: c.serial,
-    commandType: c.type,
-    parameters: c.parameters,
-    requestId: c.requestId,
-    source: c.source,
-    contextId: c.contextId,
-    pinEntryId: c.pinEntryId,
-    status: 'PENDING',
-    issuedAt: new Date(c.issuedAt),
-    expiresAt: new Date(c.expiresAt),
-  };
-}
-
-type CommandRow = NonNullable<Awaited<ReturnType<Prisma['deviceCommand']['findUnique']>>>;
-
-export function commandFromRow(row: CommandRow): CommandRecord {
-  return {
-    commandId: row.commandId,
-    serial: row.serialNumber,
-    type: row.commandType as CommandRecord['type'],
-    parameters: row.parameters as Record<string, string>,
-    issuedAt: row.issuedAt.getTime(),
-    expiresAt: row.expiresAt.getTime(),
-    requestId: row.requestId,
-    source: row.source as CommandRecord['source'],
-    contextId: row.contextId,
-    pinEntryId: row.pinEntryId,
   };
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import { acceptCommand } from '../activities/commands';
+import { acceptCommand } from '../store/commands';
 import { commandIdForRequest } from '../domain/command-ids';
 import { commandStatuses, commandTypes, type CommandRecord, type CommandSource, type CommandType } from '../domain/commands';
 import { serialSchema } from '../domain/heartbeat';
