@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
 import { z } from 'zod';
-import { clearUnlockPin, judgePinEntry, readUnlockPin, setUnlockPin } from '../activities/lid';
+import { clearUnlockPin, judgePinEntry, readUnlockPin, setUnlockPin } from '../store/lid';
 import { serialSchema } from '../domain/heartbeat';
 import { lidCycleStatuses, lidSettings, pinEntrySources, pinFlows, pinOutcomes, pinTypes, type PinFlow } from '../domain/lid';
 import { hashPin, pinHashSecret } from '../domain/lid-pins';
