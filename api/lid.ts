@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
 import { z } from 'zod';
-import { clearUnlockPin, judgePinEntry, readUnlockPin, setUnlockPin } from '../store/lid';
+import { clearUnlockPin, judgePinEntry, listLidCycles, readLidCycle, readUnlockPin, setUnlockPin, type LidCycleRow } from '../store/lid';
 import { serialSchema } from '../domain/heartbeat';
 import { lidCycleStatuses, lidSettings, pinEntrySources, pinFlows, pinOutcomes, pinTypes, type PinFlow } from '../domain/lid';
 import { hashPin, pinHashSecret } from '../domain/lid-pins';
@@ -203,17 +203,7 @@ export function lidRoutes(deps: Deps): Router {
     const { serial } = parseInput(serialParamsSchema, req.params);
     const query = parseInput(listLidCyclesQuerySchema, req.query);
     const after = query.pageToken === undefined ? undefined : decodeCycleToken(query.pageToken);
-    const rows = await deps.prisma.lidCycle.findMany({
-      where: {
-        serialNumber: serial,
-        ...(after && {
-          OR: [{ startedAt: { lt: after.startedAt } }, { startedAt: after.startedAt, cycleId: { lt: after.cycleId } }],
-        }),
-      },
-      orderBy: [{ startedAt: 'desc' }, { cycleId: 'desc' }],
-      take: query.pageSize + 1,
-      include: { pinEntries: { orderBy: { enteredAt: 'asc' } } },
-    });
+    const rows = await listLidCycles(deps.prisma, serial, { after, take: query.pageSize + 1 });
     const page = rows.slice(0, query.pageSize);
     const last = page[page.length - 1];
     const nextPageToken = rows.length > query.pageSize ? encodePageToken(`${last.startedAt.getTime()}_${last.cycleId}`) : '';
@@ -222,7 +212,7 @@ export function lidRoutes(deps: Deps): Router {
 
   router.get('/v1/lid-cycles/:cycleId', requireScope('read'), async (req, res) => {
     const { cycleId } = parseInput(cycleParamsSchema, req.params);
-    const row = await deps.prisma.lidCycle.findUnique({ where: { cycleId }, include: { pinEntries: { orderBy: { enteredAt: 'asc' } } } });
+    const row = await readLidCycle(deps.prisma, cycleId);
     if (!row) throw notFound(`lid cycle ${cycleId} not found`);
     res.json(lidCycleSchema.parse(lidCycleView(row)));
   });
@@ -238,11 +228,7 @@ function decodeCycleToken(token: string): { startedAt: Date; cycleId: string } {
   return { startedAt: new Date(Number(ms)), cycleId };
 }
 
-type CycleRow = NonNullable<Awaited<ReturnType<Deps['prisma']['lidCycle']['findUnique']>>> & {
-  pinEntries: { id: string; source: string; enteredAt: Date; outcome: string; success: boolean; pinType: string | null }[];
-};
-
-function lidCycleView(row: CycleRow): z.infer<typeof lidCycleSchema> {
+function lidCycleView(row: LidCycleRow): z.infer<typeof lidCycleSchema> {
   return {
     cycleId: row.cycleId,
     serial: row.serialNumber,

@@ -328,3 +328,34 @@ export async function readLid(prisma: Prisma, serial: string): Promise<{ isOpen:
   const row = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { lidIsOpen: true, lidUpdatedAt: true } });
   return row && { isOpen: row.lidIsOpen, changedAt: row.lidUpdatedAt?.getTime() ?? null };
 }
+
+// ---- the API's reads of lid cycles
+
+/** A cycle with the PIN entries that led to it, oldest first. */
+export type LidCycleRow = CycleRow & {
+  pinEntries: { id: string; source: string; enteredAt: Date; outcome: string; success: boolean; pinType: string | null }[];
+};
+
+/** A robot's cycles, newest first, from after the given one (keyset paging on startedAt, cycleId). */
+export async function listLidCycles(
+  prisma: Prisma,
+  serial: string,
+  page: { after: { startedAt: Date; cycleId: string } | undefined; take: number },
+): Promise<LidCycleRow[]> {
+  const after = page.after;
+  return prisma.lidCycle.findMany({
+    where: {
+      serialNumber: serial,
+      ...(after && {
+        OR: [{ startedAt: { lt: after.startedAt } }, { startedAt: after.startedAt, cycleId: { lt: after.cycleId } }],
+      }),
+    },
+    orderBy: [{ startedAt: 'desc' }, { cycleId: 'desc' }],
+    take: page.take,
+    include: { pinEntries: { orderBy: { enteredAt: 'asc' } } },
+  });
+}
+
+export async function readLidCycle(prisma: Prisma, cycleId: string): Promise<LidCycleRow | null> {
+  return prisma.lidCycle.findUnique({ where: { cycleId }, include: { pinEntries: { orderBy: { enteredAt: 'asc' } } } });
+}
