@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import { acceptCommand } from '../store/commands';
+import { acceptCommand, readAcceptedCommand, readCommand, robotExists, type CommandRow } from '../store/commands';
 import { commandIdForRequest } from '../domain/command-ids';
 import { commandStatuses, commandTypes, type CommandRecord, type CommandSource, type CommandType } from '../domain/commands';
 import { serialSchema } from '../domain/heartbeat';
@@ -79,8 +79,6 @@ export const commandViewSchema = z
   })
   .meta({ id: 'DeviceCommand' });
 
-type CommandRow = NonNullable<Awaited<ReturnType<PrismaClient['deviceCommand']['findUnique']>>>;
-
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 export function commandView(row: CommandRow): z.infer<typeof commandViewSchema> {
@@ -103,8 +101,7 @@ export function commandView(row: CommandRow): z.infer<typeof commandViewSchema> 
 }
 
 export async function requireDevice(prisma: PrismaClient, serial: string): Promise<void> {
-  const device = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { serialNumber: true } });
-  if (!device) throw notFound(`device ${serial} not found`);
+  if (!(await robotExists(prisma, serial))) throw notFound(`device ${serial} not found`);
 }
 
 export type IssueCommand = {
@@ -173,13 +170,13 @@ export function commandRoutes(deps: CommandDeps): Router {
       source: 'API',
       contextId: body.parameters.contextId ?? null,
     });
-    const row = await deps.prisma.deviceCommand.findUniqueOrThrow({ where: { commandId: command.commandId } });
+    const row = await readAcceptedCommand(deps.prisma, command.commandId);
     res.status(repeated ? 200 : 202).json(sendCommandResponseSchema.parse({ commandId: row.commandId, status: row.status, sentAt: iso(row.sentAt) }));
   });
 
   router.get('/v1/devices/:serial/commands/:commandId', requireScope('read'), async (req, res) => {
     const { serial, commandId } = parseInput(commandParamsSchema, req.params);
-    const row = await deps.prisma.deviceCommand.findUnique({ where: { commandId } });
+    const row = await readCommand(deps.prisma, commandId);
     if (!row || row.serialNumber !== serial) throw notFound(`command ${commandId} of device ${serial} not found`);
     res.json(commandViewSchema.parse(commandView(row)));
   });

@@ -44,6 +44,23 @@ export async function recordCommandStatus(prisma: Prisma, update: StatusUpdate):
   });
 }
 
+// ---- the API's reads
+
+export async function readCommand(prisma: Prisma, commandId: string): Promise<CommandRow | null> {
+  return prisma.deviceCommand.findUnique({ where: { commandId } });
+}
+
+/** A command acceptCommand has stored: its absence is a fault, not a 404. */
+export async function readAcceptedCommand(prisma: Prisma, commandId: string): Promise<CommandRow> {
+  return prisma.deviceCommand.findUniqueOrThrow({ where: { commandId } });
+}
+
+/** Commands and PINs are only for robots the projection knows. */
+export async function robotExists(prisma: Prisma, serial: string): Promise<boolean> {
+  const device = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { serialNumber: true } });
+  return device !== null;
+}
+
 // ---- commands rows (shared with store/lid.ts)
 
 export function commandRow(c: CommandRecord) {
