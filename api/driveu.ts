@@ -4,6 +4,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { driveuWebhookEventSchema, isStreamerReport, type DriveuReport } from '../domain/driveu';
 import { serialSchema } from '../domain/heartbeat';
+import { assignDriveuUnit, readLastStreamerReport, recordDriveuEvent } from '../store/driveu';
 import { driveuSignal, robotWorkflow } from '../workflows/robot';
 import { requireScope } from './auth';
 import { invalidArgument, parseInput, unauthenticated, unavailable } from './errors';
@@ -55,11 +56,7 @@ export function driveuWebhookRoutes(deps: FleetRouteDeps): Router {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signatureMatches(secret, raw, req.get(SIGNATURE_HEADER))) throw unauthenticated(`missing or wrong ${SIGNATURE_HEADER}`);
     const event = parseInput(driveuWebhookEventSchema, parseJson(raw));
-    const unit = await deps.prisma.driveuUnit.findUnique({ where: { uuid: event.uuid } });
-    const serial = unit?.serialNumber ?? null;
-    await deps.prisma.driveuEvent.create({
-      data: { uuid: event.uuid, serialNumber: serial, unit: event.unit, status: event.status, timeMicros: BigInt(event.time), payload: event },
-    });
+    const serial = await recordDriveuEvent(deps.prisma, event);
     const report: DriveuReport = { uuid: event.uuid, unit: event.unit, eventName: event.eventName, status: event.status, timeMicros: event.time };
     const applied = serial !== null && isStreamerReport(report);
     if (applied) await signalDriveu(deps, serial, report);
@@ -76,16 +73,10 @@ export function driveuUnitRoutes(deps: FleetRouteDeps): Router {
   router.put('/v1/devices/:serial/driveu-unit', requireScope('operate'), async (req, res) => {
     const { serial } = parseInput(serialParamsSchema, req.params);
     const { uuid } = parseInput(driveuUnitBodySchema, req.body);
-    const unit = await deps.prisma.$transaction(async (tx) => {
-      await tx.driveuUnit.deleteMany({ where: { uuid, serialNumber: { not: serial } } });
-      return tx.driveuUnit.upsert({ where: { serialNumber: serial }, create: { serialNumber: serial, uuid }, update: { uuid, updatedAt: new Date() } });
-    });
+    const unit = await assignDriveuUnit(deps.prisma, serial, uuid);
     // DriveU reports only changes: the unit's last report, if it came before this, is the robot's status now.
-    const last = await deps.prisma.driveuEvent.findFirst({ where: { uuid, unit: 'streamer' }, orderBy: { timeMicros: 'desc' } });
-    if (last) {
-      const report: DriveuReport = { uuid, unit: last.unit, eventName: 'status', status: last.status, timeMicros: Number(last.timeMicros) };
-      await signalDriveu(deps, serial, report);
-    }
+    const last = await readLastStreamerReport(deps.prisma, uuid);
+    if (last) await signalDriveu(deps, serial, last);
     res.json(driveuUnitResponseSchema.parse({ serial: unit.serialNumber, uuid: unit.uuid, updatedAt: unit.updatedAt.toISOString() }));
   });
 
