@@ -10,9 +10,9 @@ import { serialSchema } from '../domain/heartbeat';
 import { robotStateToDevice, type RobotState } from '../domain/robot-state';
 import { workflowIds } from '../temporal.config';
 import { robotStateQuery } from '../workflows/robot';
+import { filterToSql, filterTypes, type SqlFilterFields } from '../store/filter-sql';
 import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';
-import { filterToSql, filterTypes, type SqlFilterFields } from './filter-sql';
 import { decodePageToken, encodePageToken } from './page-token';
 import { deviceParamsSchema, getDeviceQuerySchema, listDevicesQuerySchema, listDevicesResponseSchema } from './schemas';
 

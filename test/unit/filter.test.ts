@@ -1,5 +1,5 @@
 import { FilterError, parseFilter, type FilterExpr, type FilterFields } from '../../domain/filter';
-import { filterToSql, filterTypes } from '../../api/filter-sql';
+import { filterToSql, filterTypes } from '../../store/filter-sql';
 import { deviceFilterFields } from '../../api/devices';
 
 const fields: FilterFields = { serial: 'string', online: 'bool', lidOpen: 'bool', batteryPercent: 'number', networkType: 'string' };
