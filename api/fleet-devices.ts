@@ -5,7 +5,6 @@ import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@tempor
 import { z } from 'zod';
 import { Prisma } from '../generated/prisma/client';
 import { rowFromJson, type Prisma as PrismaClient } from '../infra/prisma';
-import { readFactsUpdates, refreshFleetRow, toFleetRow } from '../activities/fleet';
 import { deviceFromProjection, mergeLiveWithProjection, type DeviceProjection } from '../domain/device-projection';
 import { deviceNeverSeen, fleetDeviceSchema, toFleetDevice, type FleetDevice, type LidCycleSummary } from '../domain/fleet-device';
 import { fleetStatuses } from '../domain/fleet-status';
@@ -14,6 +13,7 @@ import { serialSchema } from '../domain/heartbeat';
 import { robotStateToDevice, type RobotState } from '../domain/robot-state';
 import { workflowIds } from '../temporal.config';
 import { fleetFactsQuery, robotStateQuery } from '../workflows/robot';
+import { readFactsUpdates, refreshFleetRow, toFleetRow } from '../store/fleet';
 import { filterToSql, filterTypes, type SqlFilterFields } from '../store/filter-sql';
 import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import { applyOperationsEvents, OperationsEventConflict, type DeliverySignal, type FleetFactsSignal } from '../activities/fleet';
 import { partnerProviders } from '../activities/partners';
 import { lidSettings } from '../domain/lid';
 import {
@@ -18,6 +17,7 @@ import {
   operationsEventSchema,
   type OperationsEvent,
 } from '../domain/operations-events';
+import { applyOperationsEvents, OperationsEventConflict, type DeliverySignal, type FleetFactsSignal } from '../store/fleet';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 import { deliverySnapshotSignal, partnerDeliveryWorkflow } from '../workflows/partner-delivery';
 import { fleetFactsSignal, robotWorkflow, type RobotWorkflowInput } from '../workflows/robot';

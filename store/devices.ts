@@ -4,7 +4,7 @@ import type { Heartbeat } from '../domain/heartbeat';
 import type { DomainEvent } from '../domain/events';
 import type { SilentRobot } from '../domain/silence';
 import { takeIn, type IntakeResult, type IntakeRules, type RobotIntake } from '../domain/heartbeat-intake';
-import { refreshFleetRow } from '../activities/fleet';
+import { refreshFleetRow } from './fleet';
 import { queueForRobots } from './robot-inbox';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { writeHeartbeats } from '../store/devices';
-import { refreshFleetRow } from '../activities/fleet';
+import { refreshFleetRow } from '../store/fleet';
 import type { RawHeartbeat } from '../domain/heartbeat';
 import { applyMigrations, listMigrations, migrationsDir } from '../infra/migrate';
 import { startApiHarness, type ApiHarness } from './api/harness';
