@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client as PgClient, Pool } from 'pg';
 import pino from 'pino';
-import { writeHeartbeats } from '../store/devices';
+import { deviceFilterTypes, deviceListStatements, writeHeartbeats } from '../store/devices';
 import { createApp } from '../api/app';
-import { deviceListStatements } from '../api/devices';
 import { fleetListStatements } from '../api/fleet-devices';
 import { loadConfig } from '../config';
+import { parseFilter } from '../domain/filter';
 import type { Heartbeat } from '../domain/heartbeat';
 import { applyMigrations } from '../infra/migrate';
 import { startEmbeddedPostgres } from '../infra/postgres';
@@ -227,7 +227,7 @@ function tenths(ms: number[]) {
 const statementsOf = (listing: (typeof listings)[number], staleAfterSeconds: number) =>
   listing.route === 'fleet'
     ? fleetListStatements(listing.filter, 'orderBy' in listing ? listing.orderBy : undefined, 50, staleAfterSeconds)
-    : deviceListStatements(listing.filter, 50);
+    : deviceListStatements(parseFilter(listing.filter, deviceFilterTypes), 50);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,15 +1,18 @@
 import { Prisma as Sql } from '../generated/prisma/client';
 import type { Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
+import type { DeviceProjection } from '../domain/device-projection';
 import type { DomainEvent } from '../domain/events';
+import type { FilterExpr, FilterFields } from '../domain/filter';
 import type { SilentRobot } from '../domain/silence';
 import { takeIn, type IntakeResult, type IntakeRules, type RobotIntake } from '../domain/heartbeat-intake';
+import { filterToSql, filterTypes, type SqlFilterFields } from './filter-sql';
 import { refreshFleetRow } from './fleet';
 import { queueForRobots } from './robot-inbox';
 
 /**
  * The device projection (seed 001 `devices`, `device_batteries`, `device_components`).
- * The ingest worker writes telemetry here in batches; the robot workflow writes its decisions.
+ * The ingest worker writes telemetry here in batches; the robot workflow writes its decisions; the API reads it back.
  * Every write keeps the newest state: an older heartbeat never overwrites a newer one.
  */
 
@@ -226,4 +229,74 @@ export async function findSilentRobots(prisma: Prisma, silentSince: Date, heardS
 export async function readLastSeen(prisma: Prisma, serial: string): Promise<number | null> {
   const row = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { lastSeenAt: true } });
   return row?.lastSeenAt?.getTime() ?? null;
+}
+
+// ---- Reads for the API (GET /v1/devices/{serial} and GET /v1/devices)
+
+export const deviceFilterFields: SqlFilterFields = {
+  serial: { type: 'string', sql: Sql.sql`d.serial_number` },
+  online: { type: 'bool', sql: Sql.sql`d.online` },
+  lidOpen: { type: 'bool', sql: Sql.sql`d.lid_is_open` },
+  // The lowest battery, stored by the heartbeat upsert.
+  batteryPercent: { type: 'number', sql: Sql.sql`d.battery_percent` },
+  // The API shows NETWORK_TYPE_CELLULAR, the projection stores CELLULAR: accept both.
+  networkType: { type: 'string', sql: Sql.sql`d.network_type`, toColumn: (v) => String(v).replace(/^NETWORK_TYPE_/, '') },
+};
+
+/** The device list's filter fields and their types, which the API parses a filter with. */
+export const deviceFilterTypes: FilterFields = filterTypes(deviceFilterFields);
+
+const withParts = { batteries: true, components: true, software: true } as const;
+
+/** One robot's projection with its batteries, components and software; null for a robot never heard of. */
+export function readDeviceProjection(prisma: Prisma, serial: string): Promise<DeviceProjection | null> {
+  return prisma.device.findUnique({ where: { serialNumber: serial }, include: withParts });
+}
+
+/**
+ * A page of the device list in serial order: up to `pageSize + 1` matching serials after `after`
+ * (one more than the page says there is a next one), the projections of the page's rows, and
+ * the count of every match.
+ */
+export async function listDevices(
+  prisma: Prisma,
+  filter: FilterExpr | null,
+  after: string | undefined,
+  pageSize: number,
+): Promise<{ serials: string[]; rows: DeviceProjection[]; totalSize: number }> {
+  const where = filterToSql(filter, deviceFilterFields);
+  const pageWithRows = async () => {
+    const serials = await pageOfSerials(prisma, where, after, pageSize + 1);
+    const rows = await prisma.device.findMany({ where: { serialNumber: { in: serials.slice(0, pageSize) } }, include: withParts });
+    return { serials, rows };
+  };
+  // The count visits every match, the page only its rows: the count runs beside the page and its rows' read.
+  const [{ serials, rows }, totalSize] = await Promise.all([pageWithRows(), countDevices(prisma, where)]);
+  return { serials, rows, totalSize };
+}
+
+async function pageOfSerials(prisma: Prisma, where: Sql.Sql, after: string | undefined, limit: number): Promise<string[]> {
+  const rows = await prisma.$queryRaw<{ serial: string }[]>(pageSql(where, after, limit));
+  return rows.map((r) => r.serial);
+}
+
+function pageSql(where: Sql.Sql, after: string | undefined, limit: number): Sql.Sql {
+  const afterSql = after === undefined ? Sql.sql`TRUE` : Sql.sql`d.serial_number > ${after}`;
+  return Sql.sql`
+    SELECT d.serial_number AS serial FROM devices d
+    WHERE ${where} AND ${afterSql}
+    ORDER BY d.serial_number LIMIT ${limit}`;
+}
+
+async function countDevices(prisma: Prisma, where: Sql.Sql): Promise<number> {
+  const [row] = await prisma.$queryRaw<{ total: number }[]>(countSql(where));
+  return row.total;
+}
+
+const countSql = (where: Sql.Sql) => Sql.sql`SELECT count(*)::int AS total FROM devices d WHERE ${where}`;
+
+/** The first page's and the count's statements of a listing, as listDevices runs them (bench/fleet-list-latency.ts explains them). */
+export function deviceListStatements(filter: FilterExpr | null, pageSize: number) {
+  const where = filterToSql(filter, deviceFilterFields);
+  return { page: pageSql(where, undefined, pageSize + 1), count: countSql(where) };
 }

@@ -1,6 +1,6 @@
 import { FilterError, parseFilter, type FilterExpr, type FilterFields } from '../../domain/filter';
 import { filterToSql, filterTypes } from '../../store/filter-sql';
-import { deviceFilterFields } from '../../api/devices';
+import { deviceFilterFields } from '../../store/devices';
 
 const fields: FilterFields = { serial: 'string', online: 'bool', lidOpen: 'bool', batteryPercent: 'number', networkType: 'string' };
 const parse = (text: string) => parseFilter(text, fields);
