@@ -3,18 +3,25 @@ import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-ope
 import { Router } from 'express';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import { Prisma } from '../generated/prisma/client';
-import { rowFromJson, type Prisma as PrismaClient } from '../infra/prisma';
-import { deviceFromProjection, mergeLiveWithProjection, type DeviceProjection } from '../domain/device-projection';
-import { deviceNeverSeen, fleetDeviceSchema, toFleetDevice, type FleetDevice, type LidCycleSummary } from '../domain/fleet-device';
-import { fleetStatuses } from '../domain/fleet-status';
-import { FilterError, parseFilter, type FilterValue } from '../domain/filter';
+import type { Prisma as PrismaClient } from '../infra/prisma';
+import { fleetDeviceSchema, type FleetDevice } from '../domain/fleet-device';
+import { FilterError, parseFilter } from '../domain/filter';
 import { serialSchema } from '../domain/heartbeat';
-import { robotStateToDevice, type RobotState } from '../domain/robot-state';
 import { workflowIds } from '../temporal.config';
 import { fleetFactsQuery, robotStateQuery } from '../workflows/robot';
-import { readFactsUpdates, refreshFleetRow, toFleetRow } from '../store/fleet';
-import { filterToSql, filterTypes, type SqlFilterFields } from '../store/filter-sql';
+import { isInProjection } from '../store/devices';
+import {
+  fleetFilterTypes,
+  fleetListStatements,
+  fleetOrderTypes,
+  hasFleetRow,
+  listFleetDevices,
+  readFactsUpdates,
+  readFleetDevice,
+  refreshFleetRow,
+  type FleetOrder,
+  type LiveDevice,
+} from '../store/fleet';
 import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';
 import { signalFleetFacts, type FleetRouteDeps } from './operations-events';
@@ -31,70 +38,11 @@ const FRESH_QUERY_TIMEOUT_MS = 5000;
 const GRPC_NOT_FOUND = 5;
 const MAX_PAGE_SIZE = 500;
 
-// The lowest battery, stored by the heartbeat upsert (NULL for a robot without one or never heard from).
-const batteryPercent = Prisma.sql`d.battery_percent`;
-const withoutPrefix = (prefix: string) => (v: FilterValue) => String(v).replace(new RegExp(`^${prefix}`), '');
-
-function oneOf(field: string, values: readonly string[], prefix = '') {
-  return (v: FilterValue) => {
-    const value = withoutPrefix(prefix)(v);
-    if (!values.includes(value)) throw new FilterError(`${field} takes one of ${values.join(', ')}, found "${v}"`);
-    return value;
-  };
-}
-
-/** The filter fields: each a column expression of `fleet_devices f LEFT JOIN devices d`; values only ever bound. */
-export function fleetFilterFields(staleAfterSeconds: number): SqlFilterFields {
-  const trip = (column: Prisma.Sql, prefix: string) => ({ type: 'string' as const, sql: column, toColumn: withoutPrefix(prefix) });
-  return {
-    serial: { type: 'string', sql: Prisma.sql`f.serial_number` },
-    status: { type: 'string', sql: Prisma.sql`f.status`, toColumn: oneOf('status', fleetStatuses) },
-    online: { type: 'bool', sql: Prisma.sql`COALESCE(d.online, false)` },
-    batteryPercent: { type: 'number', sql: batteryPercent },
-    lidOpen: { type: 'bool', sql: Prisma.sql`COALESCE(d.lid_is_open, false)` },
-    networkType: { type: 'string', sql: Prisma.sql`d.network_type`, toColumn: withoutPrefix('NETWORK_TYPE_') },
-    pilotConnected: { type: 'bool', sql: Prisma.sql`COALESCE(d.pilot_connected, false)` },
-    potentiallyStale: {
-      type: 'bool',
-      sql: Prisma.sql`(d.updated_at IS NULL OR d.updated_at < now() - make_interval(secs => ${staleAfterSeconds}))`,
-    },
-    'activeTrip.tripId': { type: 'string', sql: Prisma.sql`f.active_trip_id` },
-    'activeTrip.tripType': trip(Prisma.sql`f.active_trip_type`, 'TRIP_TYPE_'),
-    'activeTrip.stage': trip(Prisma.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
-    'activeTrip.currentStage': trip(Prisma.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
-    'activeTrip.deliveryId': { type: 'string', sql: Prisma.sql`f.active_delivery_id` },
-    'foTasks.count': { type: 'number', sql: Prisma.sql`f.fo_task_count` },
-    'deployment.deploymentId': { type: 'string', sql: Prisma.sql`f.deployment_id` },
-    'deployment.locationId': { type: 'string', sql: Prisma.sql`f.deployment_location_id` },
-  };
-}
-
-type SortType = 'string' | 'number' | 'bool' | 'time';
-/** Orders: each a never-NULL sort key, so (key, serial) is a total order a page token can resume from. */
-const orderFields: Record<string, { sql: Prisma.Sql; type: SortType }> = {
-  serial: { sql: Prisma.sql`f.serial_number`, type: 'string' },
-  status: { sql: Prisma.sql`f.status`, type: 'string' },
-  batteryPercent: { sql: Prisma.sql`COALESCE(${batteryPercent}, -1)`, type: 'number' },
-  'foTasks.count': { sql: Prisma.sql`f.fo_task_count`, type: 'number' },
-  'activeTrip.stage': { sql: Prisma.sql`COALESCE(f.active_trip_stage, '')`, type: 'string' },
-  online: { sql: Prisma.sql`COALESCE(d.online, false)`, type: 'bool' },
-  statusChangedAt: { sql: Prisma.sql`f.status_changed_at`, type: 'time' },
-};
-
-const castTo: Record<SortType, Prisma.Sql> = {
-  string: Prisma.sql`text`,
-  number: Prisma.sql`float8`,
-  bool: Prisma.sql`bool`,
-  time: Prisma.sql`timestamptz`,
-};
-
-type Order = { field: string; desc: boolean };
-
-function parseOrderBy(text: string | undefined): Order {
+export function parseOrderBy(text: string | undefined): FleetOrder {
   const parts = (text ?? 'serial').trim().split(/\s+/);
   const [field, direction = 'asc'] = parts;
-  if (parts.length > 2 || !Object.hasOwn(orderFields, field) || !/^(asc|desc)$/i.test(direction)) {
-    throw invalidArgument('orderBy', `expected "<field> [asc|desc]" with a field of ${Object.keys(orderFields).join(', ')}; found "${text}"`);
+  if (parts.length > 2 || !Object.hasOwn(fleetOrderTypes, field) || !/^(asc|desc)$/i.test(direction)) {
+    throw invalidArgument('orderBy', `expected "<field> [asc|desc]" with a field of ${Object.keys(fleetOrderTypes).join(', ')}; found "${text}"`);
   }
   return { field, desc: direction.toLowerCase() === 'desc' };
 }
@@ -108,7 +56,7 @@ const pageKeySchema = z.object({
 type PageKey = z.infer<typeof pageKeySchema>;
 
 /** A token belongs to one filter and order: `q` is their digest, so it cannot resume another listing. */
-const queryDigest = (filter: string, order: Order) =>
+const queryDigest = (filter: string, order: FleetOrder) =>
   createHash('sha256').update(`${filter}\n${order.field}\n${order.desc}`).digest('base64url').slice(0, 16);
 
 export const listFleetDevicesQuerySchema = z.object({
@@ -117,7 +65,7 @@ export const listFleetDevicesQuerySchema = z.object({
     .max(2000)
     .optional()
     .describe('e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (README lists the fields)'),
-  orderBy: z.string().max(100).optional().describe(`"<field> [asc|desc]", field one of ${Object.keys(orderFields).join(', ')}; default serial`),
+  orderBy: z.string().max(100).optional().describe(`"<field> [asc|desc]", field one of ${Object.keys(fleetOrderTypes).join(', ')}; default serial`),
   pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
   pageToken: z.string().max(1000).optional().describe('nextPageToken of the previous page, with the same filter and orderBy'),
 });
@@ -137,8 +85,8 @@ const serialParamsSchema = z.object({ serial: serialSchema });
 
 export function fleetDeviceRoutes(deps: FleetRouteDeps): Router {
   const router = Router();
-  const filterFields = fleetFilterFields(deps.config.FLEET_STALE_AFTER_SECONDS);
-  const staleAfterMs = deps.config.FLEET_STALE_AFTER_SECONDS * 1000;
+  const staleAfterSeconds = deps.config.FLEET_STALE_AFTER_SECONDS;
+  const staleAfterMs = staleAfterSeconds * 1000;
 
   router.get('/v1/fleet-devices/:serial', requireScope('read'), async (req, res) => {
     const { serial } = parseInput(serialParamsSchema, req.params);
@@ -153,8 +101,8 @@ export function fleetDeviceRoutes(deps: FleetRouteDeps): Router {
     const filter = query.filter ?? '';
     const digest = queryDigest(filter, order);
     const after = query.pageToken === undefined ? undefined : decodeKey(query.pageToken, digest, order);
-    const where = filterSql(filter, filterFields);
-    const { page, totalSize } = await readPage(deps.prisma, pageSql(where, order, after, query.pageSize + 1), staleAfterMs, { count: countSql(where) });
+    const statements = filterStatements(() => fleetListStatements(parseFilter(filter, fleetFilterTypes), order, query.pageSize, staleAfterSeconds, after));
+    const { page, totalSize } = await listFleetDevices(deps.prisma, statements, staleAfterMs);
     const rows = page.slice(0, query.pageSize);
     const last = rows[rows.length - 1];
     const nextPageToken = page.length > query.pageSize ? encodePageToken(JSON.stringify({ q: digest, v: last.key, s: last.serial } satisfies PageKey)) : '';
@@ -165,16 +113,17 @@ export function fleetDeviceRoutes(deps: FleetRouteDeps): Router {
   return router;
 }
 
-function filterSql(text: string, fields: SqlFilterFields): Prisma.Sql {
+/** A FilterError, from parsing the filter or from a value its field refuses (status), is a 400 naming the filter. */
+function filterStatements<T>(build: () => T): T {
   try {
-    return filterToSql(parseFilter(text, filterTypes(fields)), fields);
+    return build();
   } catch (error) {
     if (error instanceof FilterError) throw invalidArgument('filter', error.message);
     throw error;
   }
 }
 
-function decodeKey(token: string, digest: string, order: Order): PageKey {
+function decodeKey(token: string, digest: string, order: FleetOrder): PageKey {
   let key: PageKey | undefined;
   decodePageToken(token, (text) => {
     try {
@@ -185,128 +134,22 @@ function decodeKey(token: string, digest: string, order: Order): PageKey {
     }
   });
   if (key!.q !== digest) throw invalidArgument('pageToken', 'belongs to another filter or orderBy');
-  const type = orderFields[order.field].type;
+  const type = fleetOrderTypes[order.field];
   const fits = type === 'number' ? typeof key!.v === 'number' : type === 'bool' ? typeof key!.v === 'boolean' : typeof key!.v === 'string';
   if (!fits) throw invalidArgument('pageToken', 'malformed page token');
   return key!;
 }
 
-function pageSql(where: Prisma.Sql, order: Order, after: PageKey | undefined, limit: number): Prisma.Sql {
-  const { sql: sortKey, type } = orderFields[order.field];
-  const dir = order.desc ? Prisma.sql`DESC` : Prisma.sql`ASC`;
-  const cmp = order.desc ? Prisma.sql`<` : Prisma.sql`>`;
-  const resume =
-    after === undefined
-      ? Prisma.sql`TRUE`
-      : order.field === 'serial'
-        ? Prisma.sql`f.serial_number ${cmp} ${after.s}`
-        : Prisma.sql`(${sortKey}, f.serial_number) ${cmp} (${after.v}::${castTo[type]}, ${after.s}::text)`;
-  return Prisma.sql`
-    SELECT f.serial_number AS serial, ${sortKey} AS key, row_number() OVER (ORDER BY ${sortKey} ${dir}, f.serial_number ${dir}) AS n
-    FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number
-    WHERE ${where} AND ${resume}
-    ORDER BY ${sortKey} ${dir}, f.serial_number ${dir}
-    LIMIT ${limit}`;
-}
-
-function countSql(where: Prisma.Sql): Prisma.Sql {
-  return Prisma.sql`SELECT count(*)::int AS total FROM fleet_devices f LEFT JOIN devices d ON d.serial_number = f.serial_number WHERE ${where}`;
-}
-
-/** A listing's first page of keys and its count, the parts of the route's statement its filter decides (bench/fleet-list-latency.ts times them). */
-export function fleetListStatements(filter: string, orderBy: string | undefined, pageSize: number, staleAfterSeconds: number) {
-  const where = filterSql(filter, fleetFilterFields(staleAfterSeconds));
-  return { page: pageSql(where, parseOrderBy(orderBy), undefined, pageSize + 1), count: countSql(where) };
-}
-
-type FleetDeviceRow = Parameters<typeof toFleetRow>[0];
-type LidCycleRow = { cycleId: string; contextId: string | null; status: string; startedAt: Date };
-type PageRow = { serial: string; key: unknown; fleet: object | null; device: object | null; batteries: object[]; components: object[]; software: object | null; cycle: object | null };
-
-/**
- * The rows of `page` (serial, sort key, position n) with everything a FleetDevice is made of, and
- * `count`'s total on every row, in one statement of JSON rows (json, not jsonb: a fifth less of
- * PostgreSQL's time). Prisma's query per table and relation took the API a third more CPU and seven
- * round trips a page; the count on a connection of its own, another round trip and more CPU on
- * both sides. The page joins the total, not the other way round, so an empty page keeps its count.
- * Each row's fleet row and device are subqueries, not joins: joined, PostgreSQL hashed the page
- * and scanned all of fleet_devices for its 50 rows (3 of a statement's 10.5 ms, 10,000 devices).
- */
-function fleetDevicesSql(page: Prisma.Sql, count: Prisma.Sql): Prisma.Sql {
-  return Prisma.sql`
-    WITH page AS (${page}), total AS (${count})
-    SELECT t.total, p.serial, p.key,
-      (SELECT to_json(f) FROM fleet_devices f WHERE f.serial_number = p.serial) AS fleet,
-      (SELECT to_json(d) FROM devices d WHERE d.serial_number = p.serial) AS device,
-      COALESCE((SELECT json_agg(b) FROM device_batteries b WHERE b.serial_number = p.serial), '[]'::json) AS batteries,
-      COALESCE((SELECT json_agg(c) FROM device_components c WHERE c.serial_number = p.serial), '[]'::json) AS components,
-      (SELECT to_json(s) FROM device_software s WHERE s.serial_number = p.serial) AS software,
-      (SELECT to_json(l) FROM lid_cycles l WHERE l.serial_number = p.serial AND l.status = 'INIT' ORDER BY l.started_at DESC LIMIT 1) AS cycle
-    FROM total t
-    LEFT JOIN page p ON true
-    ORDER BY p.n`;
-}
-
-const noCount = Prisma.sql`SELECT NULL::int AS total`;
-
-/** What fleetDevicesSql returns: the page's rows with the total, or one row of the total alone for an empty page. */
-type CountedRow = Omit<PageRow, 'serial'> & { serial: string | null; total: number | null };
-const isPageRow = (r: CountedRow): r is CountedRow & PageRow => r.serial !== null;
-
-/** A page's rows as FleetDevices, with each row's sort key (`device` is null for a serial with no fleet row), and `count`'s total. */
-async function readPage(prisma: PrismaClient, page: Prisma.Sql, staleAfterMs: number, { count = noCount, live }: { count?: Prisma.Sql; live?: Map<string, LiveDevice> } = {}) {
-  const rows = await prisma.$queryRaw<CountedRow[]>(fleetDevicesSql(page, count));
-  const now = Date.now();
-  return {
-    totalSize: rows[0]?.total ?? 0,
-    page: rows.filter(isPageRow).map((r) => ({
-      serial: r.serial,
-      key: r.key instanceof Date ? r.key.toISOString() : (r.key as string | number | boolean),
-      device: r.fleet ? toFleetDeviceFromRows(r, staleAfterMs, now, live?.get(r.serial)) : null,
-    })),
-  };
-}
-
-function toFleetDeviceFromRows(r: PageRow, staleAfterMs: number, now: number, fresh: LiveDevice | undefined): FleetDevice {
-  const row = rowFromJson<FleetDeviceRow>(r.fleet as Record<string, unknown>);
-  const projection: DeviceProjection | null = r.device
-    ? {
-        ...rowFromJson<Omit<DeviceProjection, 'batteries' | 'components' | 'software'>>(r.device as Record<string, unknown>),
-        batteries: r.batteries.map((b) => rowFromJson(b as Record<string, unknown>)),
-        components: r.components.map((c) => rowFromJson(c as Record<string, unknown>)),
-        software: r.software ? rowFromJson(r.software as Record<string, unknown>) : null,
-      }
-    : null;
-  const cycle = r.cycle ? rowFromJson<LidCycleRow>(r.cycle as Record<string, unknown>) : null;
-  const activeLidCycle: LidCycleSummary | null = cycle && { cycleId: cycle.cycleId, contextId: cycle.contextId, status: cycle.status, startedAt: cycle.startedAt.getTime() };
-  const device = fresh
-    ? mergeLiveWithProjection(robotStateToDevice(fresh.state), fresh.state.lastHeartbeatAt, projection)
-    : projection
-      ? deviceFromProjection(projection)
-      : deviceNeverSeen(r.serial, row.createdAt.getTime());
-  const projectedAt = projection?.updatedAt.getTime() ?? null;
-  const deviceSyncedAt = fresh ? Math.max(projectedAt ?? 0, fresh.state.lastSeenAt ?? 0, fresh.readAt) : projectedAt;
-  return toFleetDevice(toFleetRow(row), { device, deviceSyncedAt, activeLidCycle, now, staleAfterMs });
-}
-
-/** One robot's FleetDevice, or undefined when it has no fleet row. */
-async function assembleOne(prisma: PrismaClient, serial: string, staleAfterMs: number, live?: LiveDevice): Promise<FleetDevice | undefined> {
-  const { page } = await readPage(prisma, Prisma.sql`SELECT ${serial}::text AS serial, NULL::text AS key, 1 AS n`, staleAfterMs, { live: live && new Map([[serial, live]]) });
-  return page[0]?.device ?? undefined;
-}
-
 async function readOne(prisma: PrismaClient, serial: string, staleAfterMs: number): Promise<FleetDevice> {
-  let device = await assembleOne(prisma, serial, staleAfterMs);
+  let device = await readFleetDevice(prisma, serial, staleAfterMs);
   // A robot the projection knows but whose first decision has not reached the fleet view yet.
-  if (!device && (await prisma.device.count({ where: { serialNumber: serial } })) > 0) {
+  if (!device && (await isInProjection(prisma, serial))) {
     await refreshFleetRow(prisma, serial);
-    device = await assembleOne(prisma, serial, staleAfterMs);
+    device = await readFleetDevice(prisma, serial, staleAfterMs);
   }
   if (!device) throw notFound(`fleet device ${serial} not found`);
   return device;
 }
-
-type LiveDevice = { state: RobotState; readAt: number };
 
 /**
  * `?fresh=true`: the robot workflow's live state, the row rebuilt from the replicas with the
@@ -314,7 +157,7 @@ type LiveDevice = { state: RobotState; readAt: number };
  */
 async function readFresh(deps: FleetRouteDeps, serial: string, staleAfterMs: number): Promise<FleetDevice> {
   const live = await queryRobot(deps, serial);
-  if (live === null && (await deps.prisma.fleetDevice.count({ where: { serialNumber: serial } })) === 0) {
+  if (live === null && !(await hasFleetRow(deps.prisma, serial))) {
     throw notFound(`fleet device ${serial} not found`);
   }
   await refreshFleetRow(deps.prisma, serial, live ? { online: live.state.online } : {});
@@ -322,7 +165,7 @@ async function readFresh(deps: FleetRouteDeps, serial: string, staleAfterMs: num
     const [current] = await readFactsUpdates(deps.prisma, [serial]);
     if (current && current.update.version > (live.factsVersion ?? 0)) await signalFleetFacts(deps, current).catch(() => undefined);
   }
-  return (await assembleOne(deps.prisma, serial, staleAfterMs, live ?? undefined))!;
+  return (await readFleetDevice(deps.prisma, serial, staleAfterMs, live ?? undefined))!;
 }
 
 async function queryRobot(deps: FleetRouteDeps, serial: string): Promise<(LiveDevice & { factsVersion: number | null }) | null> {

@@ -8,8 +8,9 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client as PgClient, Pool } from 'pg';
 import pino from 'pino';
 import { deviceFilterTypes, deviceListStatements, writeHeartbeats } from '../store/devices';
+import { fleetFilterTypes, fleetListStatements } from '../store/fleet';
 import { createApp } from '../api/app';
-import { fleetListStatements } from '../api/fleet-devices';
+import { parseOrderBy } from '../api/fleet-devices';
 import { loadConfig } from '../config';
 import { parseFilter } from '../domain/filter';
 import type { Heartbeat } from '../domain/heartbeat';
@@ -226,7 +227,7 @@ function tenths(ms: number[]) {
 
 const statementsOf = (listing: (typeof listings)[number], staleAfterSeconds: number) =>
   listing.route === 'fleet'
-    ? fleetListStatements(listing.filter, 'orderBy' in listing ? listing.orderBy : undefined, 50, staleAfterSeconds)
+    ? fleetListStatements(parseFilter(listing.filter, fleetFilterTypes), parseOrderBy('orderBy' in listing ? listing.orderBy : undefined), 50, staleAfterSeconds)
     : deviceListStatements(parseFilter(listing.filter, deviceFilterTypes), 50);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,7 +11,7 @@ export function createPrisma(databaseUrl: string, maxConnections = 10): Prisma {
  * A row PostgreSQL returned as JSON (`to_json(t)`) in the shape Prisma gives the same row: keys
  * camelCased from their snake_case columns, and `*_at` columns, our timestamps, as Dates (test/unit
  * checks both rules against schema.prisma). One statement of JSON rows instead of a query per
- * relation is how the fleet list reads its page (api/fleet-devices.ts).
+ * relation is how the fleet list reads its page (store/fleet.ts).
  */
 export function rowFromJson<T>(json: Record<string, unknown>): T {
   const row: Record<string, unknown> = {};

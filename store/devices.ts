@@ -253,6 +253,11 @@ export function readDeviceProjection(prisma: Prisma, serial: string): Promise<De
   return prisma.device.findUnique({ where: { serialNumber: serial }, include: withParts });
 }
 
+/** Whether the projection has a row for the robot. */
+export async function isInProjection(prisma: Prisma, serial: string): Promise<boolean> {
+  return (await prisma.device.count({ where: { serialNumber: serial } })) > 0;
+}
+
 /**
  * A page of the device list in serial order: up to `pageSize + 1` matching serials after `after`
  * (one more than the page says there is a next one), the projections of the page's rows, and

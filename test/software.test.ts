@@ -60,7 +60,7 @@ test("the poller keeps each robot's Greengrass status in the projection, and the
     componentVersion: '0.0.0',
     lifecycleState: 'COMPONENT_LIFECYCLE_STATE_BROKEN',
   });
-  // The fleet view reads the same rows in one statement of its own (api/fleet-devices.ts): the same Device.
+  // The fleet view reads the same rows in one statement of its own (store/fleet.ts): the same Device.
   const { updatedAt: _updatedAt, ...same } = device;
   const one = (await fleet.api(`/v1/fleet-devices/${serial}`)).body.device;
   const listed = (await fleet.api(`/v1/fleet-devices?filter=${encodeURIComponent(`serial=${serial}`)}`)).body.fleetDevices[0].device;
