@@ -8,6 +8,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { applyMigrations } from '../../infra/migrate';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../infra/postgres';
 import { startTemporalDevServer, type RunningTemporal } from '../../infra/temporal-server';
+import { startTemporalOnPostgres } from '../../infra/temporal-postgres';
 import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { taskQueues } from '../../temporal.config';
@@ -24,10 +25,15 @@ import { freePort } from './ports';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 
-export type PieceName = 'worker' | 'ingest' | 'api';
+export type PieceKind = 'worker' | 'ingest' | 'api';
+/** A piece by its kind, or a second, third... of a kind: `worker-2`. */
+export type PieceName = PieceKind | `${PieceKind}-${number}`;
 export type BrokerKind = 'aedes' | 'mosquitto';
+export type TemporalKind = 'dev' | 'postgres';
 
-const scripts: Record<PieceName, string> = {
+const kindOf = (name: PieceName) => name.split('-')[0] as PieceKind;
+
+const scripts: Record<PieceKind, string> = {
   worker: 'workers/fleet-worker.ts',
   ingest: 'workers/ingest.ts',
   api: 'workers/api.ts',
@@ -43,6 +49,7 @@ export type ProcessStack = {
   apiKey: string;
   ingestMetricsUrl: string;
   broker: BrokerKind;
+  temporalKind: TemporalKind;
   prisma: Prisma;
   temporal: Client;
   greengrass: LocalGreengrass;
@@ -55,7 +62,9 @@ export type ProcessStack = {
   pause(name: PieceName): void;
   resume(name: PieceName): void;
   stopTemporal(): Promise<void>;
-  /** The dev server again, on the same port and database file. */
+  /** `kill -9` of the Temporal server. */
+  killTemporal(): Promise<void>;
+  /** The server again, on the same port and database (file or PostgreSQL). */
   startTemporal(): Promise<void>;
   stopPostgres(): Promise<void>;
   startPostgres(): Promise<void>;
@@ -73,7 +82,15 @@ export type ProcessStack = {
   stop(): Promise<void>;
 };
 
-export type ProcessStackOptions = { broker?: BrokerKind; env?: Record<string, string>; greengrassStepMs?: number };
+export type ProcessStackOptions = {
+  broker?: BrokerKind;
+  /** The CLI's dev server on a database file (default), or a Temporal server on the stack's PostgreSQL. */
+  temporal?: TemporalKind;
+  /** Workflow worker processes: `worker`, `worker-2`, ... (default 1). */
+  workers?: number;
+  env?: Record<string, string>;
+  greengrassStepMs?: number;
+};
 
 /** Where Mosquitto is: MOSQUITTO_PATH, PATH, or Debian's /usr/sbin (scripts/mosquitto.sh installs it). */
 export function findMosquitto(): string | null {
@@ -83,10 +100,11 @@ export function findMosquitto(): string | null {
 
 export async function startProcessStack(opts: ProcessStackOptions = {}): Promise<ProcessStack> {
   const broker = opts.broker ?? 'aedes';
+  const temporalKind = opts.temporal ?? 'dev';
   const dir = resolve(repoRoot, '.data', `faults-${process.pid}-${randomUUID().slice(0, 8)}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const [pgPort, temporalPort, mqttPort, apiPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [pgPort, temporalPort, uiPort, mqttPort, apiPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const temporalDb = join(dir, 'temporal.db');
   const pgDir = join(dir, 'postgres');
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
@@ -102,7 +120,10 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     postgres = await startEmbeddedPostgres({ dataDir: pgDir, port: pgPort });
   };
   const startTemporal = async () => {
-    temporalServer = await startTemporalDevServer({ port: temporalPort, dbFile: temporalDb, fast: true });
+    temporalServer =
+      temporalKind === 'postgres'
+        ? await startTemporalOnPostgres({ adminUrl: postgres!.adminUrl, port: temporalPort, uiPort, dataDir: dir })
+        : await startTemporalDevServer({ port: temporalPort, dbFile: temporalDb, fast: true });
   };
   const startBroker = async () => {
     brokerProcess = broker === 'mosquitto' ? spawnMosquitto(dir, mqttPort) : spawnPiece('infra/mqtt-broker.ts', { ...process.env, MQTT_PORT: String(mqttPort) } as Record<string, string>);
@@ -114,7 +135,8 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
   };
 
   try {
-    await Promise.all([startPostgres(), startTemporal(), startBroker()]);
+    // A Temporal server on PostgreSQL needs PostgreSQL first.
+    await Promise.all([temporalKind === 'postgres' ? startPostgres().then(startTemporal) : Promise.all([startPostgres(), startTemporal()]), startBroker()]);
     await applyMigrations(postgres!.url);
     const databaseUrl = postgres!.url;
     const prisma = createPrisma(databaseUrl, 4);
@@ -146,16 +168,16 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const ingestMetricsUrl = `http://127.0.0.1:${metricsPort}/`;
 
-    const ready: Record<PieceName, (piece: Piece) => Promise<boolean>> = {
+    const ready: Record<PieceKind, (piece: Piece) => Promise<boolean>> = {
       worker: (piece) => hasPoller(temporal, piece.child.pid!),
       ingest: () => responds(ingestMetricsUrl),
       api: () => responds(`${apiUrl}/healthz`),
     };
     const start = async (name: PieceName) => {
-      const piece = spawnPiece(scripts[name], env);
+      const piece = spawnPiece(scripts[kindOf(name)], env);
       pieces.set(name, piece);
       // A cold start bundles the workflow code: slow on a busy 2-core machine.
-      await waitFor(name, piece, () => ready[name](piece), 180_000);
+      await waitFor(name, piece, () => ready[kindOf(name)](piece), 180_000);
     };
     const piece = (name: PieceName) => {
       const p = pieces.get(name);
@@ -179,7 +201,8 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       return { status: res.status, body: parsed as any, headers: res.headers };
     };
 
-    await Promise.all([start('worker'), start('ingest'), start('api')]);
+    const workers = Array.from({ length: opts.workers ?? 1 }, (_, i): PieceName => (i === 0 ? 'worker' : `worker-${i + 1}`));
+    await Promise.all([...workers.map(start), start('ingest'), start('api')]);
 
     return {
       dir,
@@ -189,6 +212,7 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       apiKey,
       ingestMetricsUrl,
       broker,
+      temporalKind,
       prisma,
       temporal,
       greengrass,
@@ -200,6 +224,14 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       stopTemporal: async () => {
         await temporalServer?.stop();
         temporalServer = null;
+      },
+      killTemporal: async () => {
+        const child = temporalServer?.process;
+        temporalServer = null;
+        if (!child || child.exitCode !== null) return;
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
       },
       startTemporal,
       stopPostgres: async () => {
