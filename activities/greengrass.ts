@@ -12,16 +12,9 @@ import {
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { Prisma } from '../infra/prisma';
-import type { DomainEvent } from '../domain/events';
-import {
-  canaryProblems,
-  parseTargetArn,
-  type Components,
-  type DeploymentView,
-  type DeviceUpdate,
-  type StageName,
-} from '../domain/rollout';
+import { canaryProblems, parseTargetArn, type Components, type DeviceUpdate, type StageName } from '../domain/rollout';
 import type { SoftwareStatus } from '../domain/software';
+import { readCanaryDevices, recordDeployment } from '../store/rollouts';
 
 /**
  * Effects on AWS IoT Greengrass V2 (through the real SDK client, pointed at AWS or at the local
@@ -214,10 +207,7 @@ export async function checkCanaryHealth(
   prisma: Prisma,
   input: { serials: string[]; components: Components },
 ): Promise<CanaryHealth[]> {
-  const rows = await prisma.device.findMany({
-    where: { serialNumber: { in: input.serials } },
-    select: { serialNumber: true, online: true, components: { where: { statusCode: 'CRITICAL_FAULT' }, select: { componentName: true } } },
-  });
+  const rows = await readCanaryDevices(prisma, input.serials);
   const bySerial = new Map(rows.map((r) => [r.serialNumber, r]));
   return inBatches(input.serials, 8, async (serial) => {
     const [core, installed] = await Promise.all([
@@ -257,25 +247,6 @@ async function listInstalled(gg: GreengrassV2Client, serial: string): Promise<So
     nextToken = out.nextToken;
   } while (nextToken);
   return list;
-}
-
-/** The rollout's progress and its events, in one transaction; an older version never overwrites a newer one. */
-export async function recordDeployment(prisma: Prisma, input: { view: DeploymentView; events: DomainEvent[] }): Promise<void> {
-  const v = input.view;
-  const completedAt = v.completedAt === null ? null : new Date(v.completedAt);
-  await prisma.$transaction([
-    prisma.$executeRaw`
-      INSERT INTO software_deployments AS d (deployment_id, request_id, target_arn, status, phase, reason, view, version, created_at, updated_at, completed_at)
-      VALUES (${v.deploymentId}, ${v.requestId}, ${v.targetArn}, ${v.status}, ${v.phase}, ${v.reason}, ${JSON.stringify(v)}::jsonb,
-        ${v.version}, ${new Date(v.createdAt)}, ${new Date(v.updatedAt)}, ${completedAt})
-      ON CONFLICT (deployment_id) DO UPDATE SET status = EXCLUDED.status, phase = EXCLUDED.phase, reason = EXCLUDED.reason,
-        view = EXCLUDED.view, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at
-      WHERE d.version < EXCLUDED.version`,
-    prisma.domainEvent.createMany({
-      data: input.events.map((e) => ({ id: e.id, type: e.type, serial: e.serial, occurredAt: new Date(e.occurredAt), data: e.data as object })),
-      skipDuplicates: true,
-    }),
-  ]);
 }
 
 // --- Software status -------------------------------------------------------------------------

@@ -4,17 +4,16 @@ import { Router } from 'express';
 import { isGrpcServiceError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { Prisma } from '../generated/prisma/client';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import {
-  deviceRolloutStatuses,
-  parseTargetArn,
-  rolloutPhases,
-  rolloutStatuses,
-  pendingDeploymentView,
-  type DeploymentView,
-} from '../domain/rollout';
+import { deviceRolloutStatuses, parseTargetArn, rolloutPhases, rolloutStatuses, type DeploymentView } from '../domain/rollout';
 import { componentSpecSchema, rolloutPolicySchema, startDeploymentSchema } from '../domain/rollout-request';
+import {
+  forgetPendingDeployment,
+  listDeployments,
+  readDeploymentStatus,
+  readProjectedDeployment,
+  recordPendingDeployment,
+} from '../store/rollouts';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
 import { cancelDeploymentSignal, deploymentProgressQuery, deploymentWorkflow, type DeploymentWorkflowInput } from '../workflows/deployment';
 import { requireScope } from './auth';
@@ -115,7 +114,7 @@ export function deploymentRoutes(deps: Deps): Router {
       rollout: body.rollout,
       createdAt: new Date().toISOString(),
     };
-    const first = await insertPending(deps.prisma, input);
+    const first = await recordPendingDeployment(deps.prisma, input);
     const target = parseTargetArn(body.targetArn);
     try {
       await deps.temporal.workflow.start(deploymentWorkflow, {
@@ -129,12 +128,12 @@ export function deploymentRoutes(deps: Deps): Router {
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-        if (first) await deps.prisma.softwareDeployment.deleteMany({ where: { deploymentId, version: 0 } });
+        if (first) await forgetPendingDeployment(deps.prisma, deploymentId);
         deps.logger.warn({ err: error, deploymentId }, 'starting the deployment workflow failed');
         throw unavailable('the deployment could not be started: Temporal is unavailable');
       }
     }
-    const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId }, select: { status: true } });
+    const row = await readDeploymentStatus(deps.prisma, deploymentId);
     res.status(first ? 201 : 200).json(startDeploymentResponseSchema.parse({ deploymentId, status: row?.status ?? 'PENDING' }));
   });
 
@@ -146,14 +145,7 @@ export function deploymentRoutes(deps: Deps): Router {
   router.get('/v1/deployments', requireScope('read'), async (req, res) => {
     const query = parseInput(listDeploymentsQuerySchema, req.query);
     const after = query.pageToken === undefined ? null : decodeToken(query.pageToken);
-    const statusSql = query.status === undefined ? Prisma.sql`TRUE` : Prisma.sql`status = ${query.status}`;
-    const afterSql = after === null ? Prisma.sql`TRUE` : Prisma.sql`(created_at, deployment_id) < (${after.createdAt}::timestamptz, ${after.id})`;
-    const [rows, [{ total }]] = await Promise.all([
-      deps.prisma.$queryRaw<{ view: DeploymentView; created_at: Date; deployment_id: string }[]>`
-        SELECT view, created_at, deployment_id FROM software_deployments WHERE ${statusSql} AND ${afterSql}
-        ORDER BY created_at DESC, deployment_id DESC LIMIT ${query.pageSize + 1}`,
-      deps.prisma.$queryRaw<{ total: number }[]>`SELECT count(*)::int AS total FROM software_deployments WHERE ${statusSql}`,
-    ]);
+    const { rows, total } = await listDeployments(deps.prisma, { status: query.status, after, limit: query.pageSize + 1 });
     const page = rows.slice(0, query.pageSize);
     const last = page[page.length - 1];
     const nextPageToken = rows.length > query.pageSize ? encodeToken(last.created_at, last.deployment_id) : '';
@@ -164,7 +156,7 @@ export function deploymentRoutes(deps: Deps): Router {
   router.post('/v1/deployments/:id/cancel', requireScope('deploy'), async (req, res) => {
     const { id } = parseInput(deploymentParamsSchema, req.params);
     const { reason } = parseInput(cancelDeploymentBodySchema, req.body ?? {});
-    const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId: id }, select: { status: true } });
+    const row = await readDeploymentStatus(deps.prisma, id);
     if (row && isDone(row.status)) throw failedPrecondition(`deployment ${id} is already ${row.status}`);
     try {
       await deps.temporal.workflow.getHandle(workflowIds.deployment(id)).signal(cancelDeploymentSignal, { reason });
@@ -179,27 +171,16 @@ export function deploymentRoutes(deps: Deps): Router {
   return router;
 }
 
-/** A row at version 0, so that the list shows the rollout at once; the workflow's first write replaces it. */
-async function insertPending(prisma: PrismaClient, input: DeploymentWorkflowInput): Promise<boolean> {
-  const view = pendingDeploymentView(input, input.createdAt, 0);
-  const inserted = await prisma.$executeRaw`
-    INSERT INTO software_deployments (deployment_id, request_id, target_arn, status, phase, view, version, created_at, updated_at)
-    VALUES (${input.deploymentId}, ${input.requestId}, ${input.targetArn}, 'PENDING', 'RESOLVING_TARGET', ${JSON.stringify(view)}::jsonb, 0,
-      ${new Date(input.createdAt)}, ${new Date(input.createdAt)})
-    ON CONFLICT DO NOTHING`;
-  return inserted === 1;
-}
-
 /** A finished rollout from the projection; a running one live from its workflow, the projection when that cannot answer. */
 async function readDeployment(deps: Deps, id: string): Promise<DeploymentView> {
-  const row = await deps.prisma.softwareDeployment.findUnique({ where: { deploymentId: id }, select: { status: true, view: true } });
-  if (row && isDone(row.status)) return row.view as DeploymentView;
+  const row = await readProjectedDeployment(deps.prisma, id);
+  if (row && isDone(row.status)) return row.view;
   try {
     return await deps.temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
       deps.temporal.workflow.getHandle(workflowIds.deployment(id)).query(deploymentProgressQuery),
     );
   } catch (error) {
-    if (row) return row.view as DeploymentView;
+    if (row) return row.view;
     if (isWorkflowNotFound(error)) throw notFound(`deployment ${id} not found`);
     deps.logger.warn({ err: error, id }, 'deployment query failed');
     throw unavailable('the deployment workflow cannot be reached');
