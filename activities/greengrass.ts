@@ -15,12 +15,14 @@ import type { Prisma } from '../infra/prisma';
 import { canaryProblems, parseTargetArn, type Components, type DeviceUpdate, type StageName } from '../domain/rollout';
 import type { SoftwareStatus } from '../domain/software';
 import { readCanaryDevices, recordDeployment } from '../store/rollouts';
+import { countRobots, listRobotSerials, writeSoftwareStatus } from '../store/software';
 
 /**
  * Effects on AWS IoT Greengrass V2 (through the real SDK client, pointed at AWS or at the local
- * service) and on the projections of rollouts and robots' software. AWS errors are classified
- * here: throttling, 5xx and network trouble are retryable; validation, access, not-found and
- * quota errors fail at once with a message the engineer can act on.
+ * service); the projections of rollouts and robots' software are written through store/rollouts.ts
+ * and store/software.ts. AWS errors are classified here: throttling, 5xx and network trouble are
+ * retryable; validation, access, not-found and quota errors fail at once with a message the
+ * engineer can act on.
  */
 
 /** Sends one command; inside an activity the call is aborted when the activity is cancelled. */
@@ -291,44 +293,12 @@ export async function readSoftwareStatus(gg: GreengrassV2Client, serial: string)
   };
 }
 
-/** Upserts into `device_software` for robots that have a `devices` row; others are skipped. */
-export async function writeSoftwareStatus(prisma: Prisma, statuses: SoftwareStatus[]): Promise<void> {
-  for (const s of statuses) {
-    const lastStatusUpdateAt = s.coreDevice?.lastStatusUpdateAt ? new Date(s.coreDevice.lastStatusUpdateAt) : null;
-    await prisma.$executeRaw`
-      INSERT INTO device_software (serial_number, core_status, core_version, platform, architecture, last_status_update_at,
-        installed_components, effective_deployments, error, polled_at)
-      SELECT serial_number, ${s.coreDevice?.status ?? null}, ${s.coreDevice?.coreVersion ?? null}, ${s.coreDevice?.platform ?? null},
-        ${s.coreDevice?.architecture ?? null}, ${lastStatusUpdateAt}::timestamptz,
-        ${JSON.stringify(s.installedComponents)}::jsonb, ${JSON.stringify(s.effectiveDeployments)}::jsonb, ${s.error}, ${new Date(s.updatedAt ?? Date.now())}
-      FROM devices WHERE serial_number = ${s.serial}
-      ON CONFLICT (serial_number) DO UPDATE SET core_status = EXCLUDED.core_status, core_version = EXCLUDED.core_version,
-        platform = EXCLUDED.platform, architecture = EXCLUDED.architecture, last_status_update_at = EXCLUDED.last_status_update_at,
-        installed_components = EXCLUDED.installed_components, effective_deployments = EXCLUDED.effective_deployments,
-        error = EXCLUDED.error, polled_at = EXCLUDED.polled_at
-      WHERE device_software.polled_at <= EXCLUDED.polled_at`;
-  }
-}
-
 /** One batch of the software-status poller: read each robot from Greengrass, write the projection. */
 export async function pollSoftwareStatus(gg: GreengrassV2Client, prisma: Prisma, serials: string[]): Promise<number> {
   const statuses = await inBatches(serials, 4, (serial) => readSoftwareStatus(gg, serial));
   await writeSoftwareStatus(prisma, statuses);
   return statuses.length;
 }
-
-/** A page of known robots in serial order, for the poller to walk the fleet. */
-export async function listRobotSerials(prisma: Prisma, input: { after: string | null; limit: number }): Promise<string[]> {
-  const rows = await prisma.device.findMany({
-    where: input.after === null ? {} : { serialNumber: { gt: input.after } },
-    select: { serialNumber: true },
-    orderBy: { serialNumber: 'asc' },
-    take: input.limit,
-  });
-  return rows.map((r) => r.serialNumber);
-}
-
-export const countRobots = (prisma: Prisma) => prisma.device.count();
 
 /** The rollout and software-status activities, bound to the Greengrass client and the database. */
 export function createGreengrassActivities(deps: { greengrass: GreengrassV2Client; prisma: Prisma }) {

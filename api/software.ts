@@ -4,9 +4,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import { greengrassErrorTypes, readSoftwareStatus, writeSoftwareStatus } from '../activities/greengrass';
+import { greengrassErrorTypes, readSoftwareStatus } from '../activities/greengrass';
 import { serialSchema } from '../domain/heartbeat';
 import { softwareStatusSchema, type SoftwareStatus } from '../domain/software';
+import { isKnownRobot, readProjectedSoftware, writeSoftwareStatus } from '../store/software';
 import { requireScope } from './auth';
 import { ApiError, notFound, parseInput, unavailable } from './errors';
 
@@ -34,27 +35,9 @@ export function softwareRoutes(deps: Deps): Router {
 }
 
 async function readProjected(prisma: PrismaClient, serial: string): Promise<SoftwareStatus> {
-  const row = await prisma.device.findUnique({ where: { serialNumber: serial }, select: { software: true } });
-  if (!row) throw notFound(`device ${serial} not found`);
-  const s = row.software;
-  if (!s) return { serial, coreDevice: null, installedComponents: [], effectiveDeployments: [], error: null, updatedAt: null };
-  return {
-    serial,
-    coreDevice:
-      s.coreStatus === null
-        ? null
-        : {
-            status: s.coreStatus,
-            coreVersion: s.coreVersion,
-            platform: s.platform,
-            architecture: s.architecture,
-            lastStatusUpdateAt: s.lastStatusUpdateAt?.toISOString() ?? null,
-          },
-    installedComponents: s.installedComponents as SoftwareStatus['installedComponents'],
-    effectiveDeployments: s.effectiveDeployments as SoftwareStatus['effectiveDeployments'],
-    error: s.error,
-    updatedAt: s.polledAt.toISOString(),
-  };
+  const status = await readProjectedSoftware(prisma, serial);
+  if (!status) throw notFound(`device ${serial} not found`);
+  return status;
 }
 
 async function readFresh(deps: Deps, serial: string): Promise<SoftwareStatus> {
@@ -69,8 +52,8 @@ async function readFresh(deps: Deps, serial: string): Promise<SoftwareStatus> {
     }
     throw unavailable(`Greengrass cannot be read: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const known = await deps.prisma.device.count({ where: { serialNumber: serial } });
-  if (known === 0 && status.coreDevice === null) throw notFound(`device ${serial} not found`);
+  const known = await isKnownRobot(deps.prisma, serial);
+  if (!known && status.coreDevice === null) throw notFound(`device ${serial} not found`);
   await writeSoftwareStatus(deps.prisma, [status]);
   return status;
 }
