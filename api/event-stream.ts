@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { EventFeed, type EventFeedOptions, type EventFilter, type StoredEvent } from '../infra/event-feed';
+import { EventFeed, type EventFeedOptions } from '../infra/event-feed';
+import type { EventFilter, StoredEvent } from '../store/events';
 import { unavailable } from './errors';
 import { eventMessage, matchesFilter, sseComment, sseRetry } from './sse';
 

@@ -1,31 +1,22 @@
 import { Router } from 'express';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import type { DomainEvent } from '../domain/events';
+import { readEvents } from '../store/events';
 import { requireScope } from './auth';
 import { parseInput, unavailable } from './errors';
 import type { EventStream } from './event-stream';
 import { listEventsQuerySchema, listEventsResponseSchema, streamEventsHeadersSchema, streamEventsQuerySchema } from './schemas';
 import { resumeAfter } from './sse';
 
-type EventRow = { seq: bigint; id: string; type: string; serial: string | null; occurredAt: Date; data: unknown };
-
 export function eventRoutes(deps: { prisma: PrismaClient; eventStream?: EventStream }): Router {
   const router = Router();
 
   router.get('/v1/events', requireScope('read'), async (req, res) => {
     const query = parseInput(listEventsQuerySchema, req.query);
-    const rows = await deps.prisma.domainEvent.findMany({
-      where: {
-        type: query.type,
-        serial: query.serial,
-        seq: query.after === undefined ? undefined : { gt: BigInt(query.after) },
-      },
-      orderBy: { seq: 'asc' },
-      take: query.limit,
-    });
+    const after = query.after === undefined ? undefined : BigInt(query.after);
+    const rows = await readEvents(deps.prisma, after, { type: query.type, serial: query.serial }, query.limit);
     // The cursor stays put on an empty page, so a poller can keep asking with it.
     const nextCursor = rows.length > 0 ? String(rows[rows.length - 1].seq) : (query.after ?? null);
-    res.json(listEventsResponseSchema.parse({ events: rows.map(toEvent), nextCursor }));
+    res.json(listEventsResponseSchema.parse({ events: rows.map(({ seq: _seq, ...event }) => event), nextCursor }));
   });
 
   router.get('/v1/events/stream', requireScope('read'), async (req, res) => {
@@ -39,14 +30,4 @@ export function eventRoutes(deps: { prisma: PrismaClient; eventStream?: EventStr
   });
 
   return router;
-}
-
-function toEvent(row: EventRow): DomainEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    serial: row.serial,
-    occurredAt: row.occurredAt.toISOString(),
-    data: (row.data ?? {}) as DomainEvent['data'],
-  };
 }

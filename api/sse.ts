@@ -1,5 +1,5 @@
 import type { DomainEvent } from '../domain/events';
-import type { EventFilter, StoredEvent } from '../infra/event-feed';
+import type { EventFilter, StoredEvent } from '../store/events';
 
 /** Server-Sent Events framing (WHATWG HTML, "Server-sent events"), pure so it is unit-tested. */
 

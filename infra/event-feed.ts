@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import type { Logger } from 'pino';
-import type { DomainEvent } from '../domain/events';
+import { readEvents, readLatestEventSeq, type EventFilter, type StoredEvent } from '../store/events';
 import type { Prisma } from './prisma';
 
 /**
@@ -11,8 +11,6 @@ import type { Prisma } from './prisma';
  * never skips one. When the listening connection drops, a slow poll stands in while it reconnects.
  */
 
-export type StoredEvent = DomainEvent & { seq: bigint };
-export type EventFilter = { type?: string; serial?: string };
 export type EventFeedListener = (events: readonly StoredEvent[]) => void;
 
 export const EVENTS_CHANNEL = 'domain_events';
@@ -60,25 +58,12 @@ export class EventFeed {
   }
 
   /** Events after `after` in seq order, at most `limit`. */
-  async read(after: bigint, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
-    const rows = await this.opts.prisma.domainEvent.findMany({
-      where: { seq: { gt: after }, type: filter.type, serial: filter.serial },
-      orderBy: { seq: 'asc' },
-      take: limit,
-    });
-    return rows.map((r) => ({
-      seq: r.seq,
-      id: r.id,
-      type: r.type,
-      serial: r.serial,
-      occurredAt: r.occurredAt.toISOString(),
-      data: (r.data ?? {}) as DomainEvent['data'],
-    }));
+  read(after: bigint, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+    return readEvents(this.opts.prisma, after, filter, limit);
   }
 
-  async latestSeq(): Promise<bigint> {
-    const row = await this.opts.prisma.domainEvent.aggregate({ _max: { seq: true } });
-    return row._max.seq ?? 0n;
+  latestSeq(): Promise<bigint> {
+    return readLatestEventSeq(this.opts.prisma);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { eventMessage, matchesFilter, resumeAfter, sseComment, sseMessage, sseRetry } from '../../api/sse';
-import type { StoredEvent } from '../../infra/event-feed';
+import type { StoredEvent } from '../../store/events';
 import { amqpMessage, exchangeName } from '../../outbox/messages';
 
 const event: StoredEvent = {
