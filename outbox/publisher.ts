@@ -3,13 +3,15 @@ import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import { EVENTS_CHANNEL } from '../infra/event-feed';
+import { publishOutboxBatch } from '../store/events';
 import { amqpMessage, EXCHANGE_TYPE, exchangeName, type OutboxEvent } from './messages';
 
 /**
  * The outbox publisher: domain_events is the outbox, and event_outbox lists the events RabbitMQ has
- * not confirmed yet (a trigger adds every new event). In one transaction at a time, the publisher
- * claims the oldest listed events (FOR UPDATE SKIP LOCKED), publishes them persistent on a confirm
- * channel, and deletes from the list exactly those RabbitMQ confirmed, in order, before committing.
+ * not confirmed yet (a trigger adds every new event). In one transaction at a time
+ * (store/events.ts publishOutboxBatch), the publisher claims the oldest listed events (FOR UPDATE
+ * SKIP LOCKED), publishes them persistent on a confirm channel, and deletes from the list exactly
+ * those RabbitMQ confirmed, in order, before committing.
  *
  * The guarantee is at least once: an event leaves the list only after RabbitMQ confirmed it, so a
  * broker or publisher failure loses nothing; a crash between the confirm and the commit publishes
@@ -39,18 +41,6 @@ export type EventPublisher = {
   /** Finishes the batch in flight, then disconnects. */
   stop(): Promise<void>;
 };
-
-// Any constant works; it is the one key publishers agree on (migrate.ts and the seq trigger use others).
-const PUBLISHER_LOCK = 7270736903;
-
-const CLAIM_SQL = `
-  SELECT e.seq, e.id, e.type, e.serial, e.occurred_at, e.data
-  FROM event_outbox o JOIN domain_events e ON e.seq = o.seq
-  ORDER BY o.seq
-  LIMIT $1
-  FOR UPDATE OF o SKIP LOCKED`;
-
-type OutboxRow = { seq: string; id: string; type: string; serial: string | null; occurred_at: Date; data: Record<string, unknown> | null };
 
 /** One connection to each side; any error on either marks it broken and the loop starts over. */
 type Session = { pg: Client; amqp: ChannelModel | null; channel: ConfirmChannel | null; broken: Error | null };
@@ -150,32 +140,11 @@ class OutboxPublisher implements EventPublisher {
 
   /** Claims, publishes and removes up to one batch; returns how many it claimed. */
   private async publishBatch(session: Session): Promise<number> {
-    const { pg } = session;
-    await pg.query('BEGIN');
-    try {
-      const lead = await pg.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [PUBLISHER_LOCK]);
-      if (!lead.rows[0].ok) {
-        await pg.query('ROLLBACK');
-        return 0; // another publisher is at it; look again after the next notification or poll
-      }
-      const { rows } = await pg.query<OutboxRow>(CLAIM_SQL, [this.batchSize]);
-      if (rows.length > 0) {
-        const events = rows.map(toOutboxEvent);
-        const { confirmed, error } = await this.publish(session.channel!, events);
-        if (confirmed > 0) {
-          await pg.query('DELETE FROM event_outbox WHERE seq = ANY($1::bigint[])', [events.slice(0, confirmed).map((e) => String(e.seq))]);
-        }
-        await pg.query('COMMIT');
-        this.published += confirmed;
-        if (error) throw error;
-      } else {
-        await pg.query('COMMIT');
-      }
-      return rows.length;
-    } catch (error) {
-      await pg.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    // Claiming nothing also means another publisher is at it: look again after the next notification or poll.
+    const batch = await publishOutboxBatch(session.pg, this.batchSize, (events) => this.publish(session.channel!, events));
+    this.published += batch.confirmed;
+    if (batch.error) throw batch.error;
+    return batch.claimed;
   }
 
   /**
@@ -248,15 +217,4 @@ class OutboxPublisher implements EventPublisher {
       this.wake = done;
     });
   }
-}
-
-function toOutboxEvent(row: OutboxRow): OutboxEvent {
-  return {
-    seq: BigInt(row.seq),
-    id: row.id,
-    type: row.type,
-    serial: row.serial,
-    occurredAt: row.occurred_at.toISOString(),
-    data: row.data ?? {},
-  };
 }
