@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { Heartbeat } from '../domain/heartbeat';
+import { relayRobotInbox, type RobotInboxRow } from '../store/robot-inbox';
 import { mapLimit } from './map-limit';
 
 /**
@@ -33,15 +34,6 @@ export type RobotInboxRelayOptions = {
 };
 
 export type RelayRound = { claimed: number; signals: number; heartbeats: number; failed: number; oldestAgeMs: number };
-
-// Any constant works; it is the one key relays agree on (outbox/publisher.ts and migrate.ts use others).
-const RELAY_LOCK = 7270736904;
-
-type InboxRow = { id: string; serial_number: string; heartbeat: Heartbeat; age_ms: number };
-
-const CLAIM_SQL = `
-  SELECT id, serial_number, heartbeat, (EXTRACT(EPOCH FROM now() - created_at) * 1000)::float8 AS age_ms
-  FROM robot_inbox ORDER BY id LIMIT $1`;
 
 export class RobotInboxRelay {
   private readonly batchSize: number;
@@ -108,38 +100,30 @@ export class RobotInboxRelay {
 
   /** Claims, signals and removes up to one batch. */
   private async relayRound(pg: Client): Promise<RelayRound> {
-    await pg.query('BEGIN');
-    try {
-      const lead = await pg.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [RELAY_LOCK]);
-      if (!lead.rows[0].ok) {
-        await pg.query('ROLLBACK');
-        return { claimed: 0, signals: 0, heartbeats: 0, failed: 0, oldestAgeMs: 0 }; // another relay is at it
+    const relayed = await relayRobotInbox(pg, this.batchSize, (rows) => this.signalRobots(rows));
+    if (relayed === null) return { claimed: 0, signals: 0, heartbeats: 0, failed: 0, oldestAgeMs: 0 }; // another relay is at it
+    if (relayed.round.claimed > 0) this.opts.onRound?.(relayed.round);
+    return relayed.round;
+  }
+
+  /** Signals each due robot its rows; answers the ids of the rows signalled, to be deleted. */
+  private async signalRobots(rows: RobotInboxRow[]): Promise<{ done: string[]; round: RelayRound }> {
+    const now = Date.now();
+    const robots = byRobot(rows, this.perRobotMax, (serial) => (this.backoff.get(serial)?.until ?? 0) <= now);
+    const done: string[] = [];
+    let failed = 0;
+    await mapLimit([...robots], this.concurrency, async ([serial, list]) => {
+      try {
+        await this.opts.signalRobot(serial, list.map((r) => r.heartbeat));
+        done.push(...list.map((r) => r.id));
+        this.backoff.delete(serial);
+      } catch (error) {
+        failed += 1;
+        this.backOff(serial);
+        this.log.debug({ serial, err: (error as Error).message }, 'robot signal failed');
       }
-      const { rows } = await pg.query<InboxRow>(CLAIM_SQL, [this.batchSize]);
-      const now = Date.now();
-      const robots = byRobot(rows, this.perRobotMax, (serial) => (this.backoff.get(serial)?.until ?? 0) <= now);
-      const done: string[] = [];
-      let failed = 0;
-      await mapLimit([...robots], this.concurrency, async ([serial, list]) => {
-        try {
-          await this.opts.signalRobot(serial, list.map((r) => r.heartbeat));
-          done.push(...list.map((r) => r.id));
-          this.backoff.delete(serial);
-        } catch (error) {
-          failed += 1;
-          this.backOff(serial);
-          this.log.debug({ serial, err: (error as Error).message }, 'robot signal failed');
-        }
-      });
-      if (done.length > 0) await pg.query('DELETE FROM robot_inbox WHERE id = ANY($1::bigint[])', [done]);
-      await pg.query('COMMIT');
-      const round = { claimed: rows.length, signals: robots.size - failed, heartbeats: done.length, failed, oldestAgeMs: rows[0]?.age_ms ?? 0 };
-      if (rows.length > 0) this.opts.onRound?.(round);
-      return round;
-    } catch (error) {
-      await pg.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
+    return { done, round: { claimed: rows.length, signals: robots.size - failed, heartbeats: done.length, failed, oldestAgeMs: rows[0]?.age_ms ?? 0 } };
   }
 
   private backOff(serial: string): void {
@@ -174,8 +158,8 @@ export class RobotInboxRelay {
 }
 
 /** Each due robot's rows in id order, at most `max` of them: its later rows wait for the next round. */
-function byRobot(rows: InboxRow[], max: number, due: (serial: string) => boolean): Map<string, InboxRow[]> {
-  const robots = new Map<string, InboxRow[]>();
+function byRobot(rows: RobotInboxRow[], max: number, due: (serial: string) => boolean): Map<string, RobotInboxRow[]> {
+  const robots = new Map<string, RobotInboxRow[]>();
   for (const row of rows) {
     if (!due(row.serial_number)) continue;
     const list = robots.get(row.serial_number) ?? [];
