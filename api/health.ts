@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import { pingDatabase } from '../store/health';
 import { unavailable } from './errors';
 
 export const READY_TIMEOUT_MS = 2000;
@@ -39,7 +40,7 @@ export function healthRoutes(deps: { prisma: PrismaClient; temporal: Client; log
   router.get('/readyz', async (_req, res) => {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     const [postgres, temporalOutcome] = await Promise.all([
-      probe('postgres', () => prisma.$queryRaw`SELECT 1`, logger),
+      probe('postgres', () => pingDatabase(prisma), logger),
       probe('temporal', () => temporal.withDeadline(deadline, () => temporal.workflowService.getSystemInfo({})), logger),
     ]);
     const checks = { postgres, temporal: temporalOutcome };

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, register } from 'prom-client';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import { countRejectedMessages } from '../store/rejected-messages';
 
 /**
  * Prometheus metrics on prom-client's default registry. Metrics are registered once per process,
@@ -51,7 +52,7 @@ export function rejectedMessagesGauge(prisma: PrismaClient, logger: Logger): voi
     help: 'Rejected robot messages kept in rejected_messages',
     async collect() {
       try {
-        this.set(await prisma.rejectedMessage.count());
+        this.set(await countRejectedMessages(prisma));
       } catch (err) {
         logger.warn({ err }, 'cannot count rejected messages');
       }

@@ -30,3 +30,8 @@ function serialOfTopic(topic: string): string | null {
   const m = /^robot\/([A-Za-z0-9_-]{1,64})\//.exec(topic);
   return m ? m[1] : null;
 }
+
+/** How many rejected messages are kept, for the /metrics gauge. */
+export function countRejectedMessages(prisma: Prisma): Promise<number> {
+  return prisma.rejectedMessage.count();
+}
