@@ -1,6 +1,7 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import type { Logger } from 'pino';
 import { readEvents, readLatestEventSeq, type EventFilter, type StoredEvent } from '../store/events';
+import { pgSession } from './pg-session';
 import type { Prisma } from './prisma';
 
 /**
@@ -14,6 +15,11 @@ import type { Prisma } from './prisma';
 export type EventFeedListener = (events: readonly StoredEvent[]) => void;
 
 export const EVENTS_CHANNEL = 'domain_events';
+
+/** From now on `client` hears of each domain event recorded (its `notification` event). */
+export async function listenForEvents(client: Client): Promise<void> {
+  await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+}
 const PAGE = 500;
 
 export type EventFeedOptions = {
@@ -92,13 +98,13 @@ export class EventFeed {
   }
 
   private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.opts.databaseUrl, keepAlive: true, application_name: 'fleet-event-feed' });
+    const client = pgSession(this.opts.databaseUrl, 'fleet-event-feed');
     client.on('notification', () => void this.pump());
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, new Error('connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await listenForEvents(client);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;

@@ -1,6 +1,7 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { Heartbeat } from '../domain/heartbeat';
+import { pgSession } from '../infra/pg-session';
 import { relayRobotInbox, type RobotInboxRow } from '../store/robot-inbox';
 import { mapLimit } from './map-limit';
 
@@ -72,7 +73,7 @@ export class RobotInboxRelay {
   private async loop(): Promise<void> {
     let delayMs = 0;
     while (!this.stopping) {
-      const pg = new Client({ connectionString: this.opts.databaseUrl, keepAlive: true, application_name: 'fleet-robot-inbox-relay' });
+      const pg = pgSession(this.opts.databaseUrl, 'fleet-robot-inbox-relay');
       pg.on('error', () => undefined); // the next query fails and the loop reconnects
       try {
         await pg.connect();

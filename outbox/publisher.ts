@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import type { Logger } from 'pino';
-import { EVENTS_CHANNEL } from '../infra/event-feed';
+import { listenForEvents } from '../infra/event-feed';
+import { pgSession } from '../infra/pg-session';
 import { publishOutboxBatch } from '../store/events';
 import { amqpMessage, EXCHANGE_TYPE, exchangeName, type OutboxEvent } from './messages';
 
@@ -106,7 +107,7 @@ class OutboxPublisher implements EventPublisher {
   }
 
   private async connect(): Promise<Session> {
-    const pg = new Client({ connectionString: this.opts.databaseUrl, keepAlive: true, application_name: 'fleet-event-publisher' });
+    const pg = pgSession(this.opts.databaseUrl, 'fleet-event-publisher');
     const session: Session = { pg, amqp: null, channel: null, broken: null };
     const broken = (what: string) => (err?: Error) => {
       session.broken ??= err ?? new Error(`${what} closed`);
@@ -117,7 +118,7 @@ class OutboxPublisher implements EventPublisher {
     pg.on('notification', () => this.signal());
     try {
       await pg.connect();
-      await pg.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await listenForEvents(pg);
       session.amqp = await connect(this.opts.amqpUrl, { clientProperties: { connection_name: `fleet-event-publisher ${hostname()}:${process.pid}` } });
       session.amqp.on('error', broken('RabbitMQ connection'));
       session.amqp.on('close', broken('RabbitMQ connection'));
