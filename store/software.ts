@@ -67,3 +67,8 @@ export async function listRobotSerials(prisma: Prisma, input: { after: string | 
 }
 
 export const countRobots = (prisma: Prisma) => prisma.device.count();
+
+/** Every known robot, for the local Greengrass stand-in to treat as a core device. */
+export async function listAllRobotSerials(prisma: Prisma): Promise<string[]> {
+  return (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber);
+}

@@ -9,6 +9,7 @@ import { applyMigrations } from '../infra/migrate';
 import { startMqttBroker } from '../infra/mqtt-broker';
 import { startEmbeddedPostgres } from '../infra/postgres';
 import { createPrisma } from '../infra/prisma';
+import { listAllRobotSerials } from '../store/software';
 import { connectTemporal, createTemporalClient, ensureSearchAttributes, temporalConnectionOptions } from '../infra/temporal';
 import { startTemporalOnPostgres } from '../infra/temporal-postgres';
 import { startTemporalDevServer } from '../infra/temporal-server';
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
         port: config.GREENGRASS_LOCAL_PORT,
         region: config.AWS_REGION,
         stateFile: join(dataDir, 'greengrass-local.json'),
-        knownThings: async () => (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber),
+        knownThings: () => listAllRobotSerials(prisma),
       });
       stops.push(['local Greengrass', local.stop]);
       greengrassUrl = `${local.url} (local; POST /_control to fail, stall or throttle)`;
