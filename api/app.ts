@@ -1,9 +1,9 @@
 import express from 'express';
 import type { GreengrassV2Client } from '@aws-sdk/client-greengrassv2';
-import type { Client } from '@temporalio/client';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import type { TemporalClient } from '../clients/connection';
 import { apiKeysFromConfig, authenticate } from './auth';
 import { deploymentRoutes } from './deployments';
 import { deviceRoutes } from './devices';
@@ -25,7 +25,7 @@ export type AppDeps = {
   /** Serves GET /v1/events/stream (api/event-stream.ts); without it that route answers 503. */
   eventStream?: EventStream;
   prisma: PrismaClient;
-  temporal: Client;
+  temporal: TemporalClient;
   config: Config;
   logger?: Logger;
   /** Where workflows the API starts run (tests: the fleet's own queue). */

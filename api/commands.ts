@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import { startCommand } from '../clients/commands';
+import type { TemporalClient } from '../clients/connection';
 import { acceptCommand, readAcceptedCommand, readCommand, robotExists, type CommandRow } from '../store/commands';
 import { commandIdForRequest } from '../domain/command-ids';
 import { commandStatuses, commandTypes, type CommandRecord, type CommandSource, type CommandType } from '../domain/commands';
 import { serialSchema } from '../domain/heartbeat';
 import { pinHashSecret, seal } from '../domain/lid-pins';
-import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
-import { commandWorkflow } from '../workflows/command';
 import { requireScope } from './auth';
 import { notFound, parseInput } from './errors';
 import { errorSchema } from './schemas';
@@ -23,7 +21,7 @@ import { errorSchema } from './schemas';
  * `command:<serial>:<commandId>` workflow that publishes it and follows the robot's acks.
  */
 
-export type CommandDeps = { prisma: PrismaClient; temporal: Client; logger: Logger; config: Config; taskQueue?: string };
+export type CommandDeps = { prisma: PrismaClient; temporal: TemporalClient; logger: Logger; config: Config; taskQueue?: string };
 
 const timestamp = z.string().describe('RFC 3339 timestamp');
 
@@ -137,19 +135,7 @@ export async function issueCommand(deps: CommandDeps, c: IssueCommand): Promise<
     contextId: c.contextId ?? null,
     pinEntryId: null,
   };
-  try {
-    await deps.temporal.workflow.start(commandWorkflow, {
-      workflowId: workflowIds.command(issued.serial, issued.commandId),
-      taskQueue: deps.taskQueue ?? taskQueues.fleet,
-      args: [{ command: issued, sealed }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: issued.serial }],
-    });
-  } catch (error) {
-    // Its workflow ran and finished already: the first request's answer stands.
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-  }
+  await startCommand(deps.temporal, issued, { sealed, taskQueue: deps.taskQueue });
   const command = await acceptCommand(deps.prisma, issued);
   return { command, repeated: command.commandId !== commandId || command.issuedAt !== issuedAt };
 }

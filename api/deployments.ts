@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
-import { isGrpcServiceError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Prisma as PrismaClient } from '../infra/prisma';
-import { deviceRolloutStatuses, parseTargetArn, rolloutPhases, rolloutStatuses, type DeploymentView } from '../domain/rollout';
+import type { TemporalClient } from '../clients/connection';
+import { cancelRollout, readRolloutProgress, startRollout } from '../clients/rollouts';
+import { deviceRolloutStatuses, rolloutPhases, rolloutStatuses, type DeploymentView } from '../domain/rollout';
 import { componentSpecSchema, rolloutPolicySchema, startDeploymentSchema } from '../domain/rollout-request';
 import {
   forgetPendingDeployment,
@@ -14,8 +15,7 @@ import {
   readProjectedDeployment,
   recordPendingDeployment,
 } from '../store/rollouts';
-import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
-import { cancelDeploymentSignal, deploymentProgressQuery, deploymentWorkflow, type DeploymentWorkflowInput } from '../workflows/deployment';
+import type { DeploymentWorkflowInput } from '../workflows/deployment';
 import { requireScope } from './auth';
 import { failedPrecondition, invalidArgument, notFound, parseInput, unavailable } from './errors';
 import { errorSchema } from './schemas';
@@ -23,10 +23,9 @@ import { softwareParamsSchema, softwareQuerySchema, softwareResourceSchema } fro
 
 /** Greengrass rollouts: start one (scope deploy), follow it, list them, cancel one. */
 
-type Deps = { prisma: PrismaClient; temporal: Client; logger: Logger; taskQueue?: string };
+type Deps = { prisma: PrismaClient; temporal: TemporalClient; logger: Logger; taskQueue?: string };
 
 const QUERY_TIMEOUT_MS = 5000;
-const GRPC_NOT_FOUND = 5;
 const MAX_PAGE_SIZE = 200;
 
 const timestamp = z.string().describe('RFC 3339 timestamp');
@@ -101,7 +100,6 @@ const isDone = (status: string) => status === 'SUCCEEDED' || status === 'FAILED'
 
 export function deploymentRoutes(deps: Deps): Router {
   const router = Router();
-  const taskQueue = deps.taskQueue ?? taskQueues.fleet;
 
   router.post('/v1/deployments', requireScope('deploy'), async (req, res) => {
     const body = parseInput(startDeploymentSchema, req.body ?? {});
@@ -115,24 +113,11 @@ export function deploymentRoutes(deps: Deps): Router {
       createdAt: new Date().toISOString(),
     };
     const first = await recordPendingDeployment(deps.prisma, input);
-    const target = parseTargetArn(body.targetArn);
-    try {
-      await deps.temporal.workflow.start(deploymentWorkflow, {
-        taskQueue,
-        workflowId: workflowIds.deployment(deploymentId),
-        args: [input],
-        // A repeat finds the running rollout; a finished one is never started again under its id.
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        ...(target?.kind === 'thing' ? { typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: target.name }] } : {}),
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-        if (first) await forgetPendingDeployment(deps.prisma, deploymentId);
-        deps.logger.warn({ err: error, deploymentId }, 'starting the deployment workflow failed');
-        throw unavailable('the deployment could not be started: Temporal is unavailable');
-      }
-    }
+    await startRollout(deps.temporal, input, deps.taskQueue).catch(async (error: unknown) => {
+      if (first) await forgetPendingDeployment(deps.prisma, deploymentId);
+      deps.logger.warn({ err: error, deploymentId }, 'starting the deployment workflow failed');
+      throw unavailable('the deployment could not be started: Temporal is unavailable');
+    });
     const row = await readDeploymentStatus(deps.prisma, deploymentId);
     res.status(first ? 201 : 200).json(startDeploymentResponseSchema.parse({ deploymentId, status: row?.status ?? 'PENDING' }));
   });
@@ -158,10 +143,10 @@ export function deploymentRoutes(deps: Deps): Router {
     const { reason } = parseInput(cancelDeploymentBodySchema, req.body ?? {});
     const row = await readDeploymentStatus(deps.prisma, id);
     if (row && isDone(row.status)) throw failedPrecondition(`deployment ${id} is already ${row.status}`);
-    try {
-      await deps.temporal.workflow.getHandle(workflowIds.deployment(id)).signal(cancelDeploymentSignal, { reason });
-    } catch (error) {
-      if (!isWorkflowNotFound(error)) throw unavailable('the deployment workflow cannot be reached');
+    const cancelled = await cancelRollout(deps.temporal, id, reason).catch(() => {
+      throw unavailable('the deployment workflow cannot be reached');
+    });
+    if (cancelled === 'no-workflow') {
       if (row) throw failedPrecondition(`deployment ${id} has already ended`);
       throw notFound(`deployment ${id} not found`);
     }
@@ -175,22 +160,14 @@ export function deploymentRoutes(deps: Deps): Router {
 async function readDeployment(deps: Deps, id: string): Promise<DeploymentView> {
   const row = await readProjectedDeployment(deps.prisma, id);
   if (row && isDone(row.status)) return row.view;
-  try {
-    return await deps.temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
-      deps.temporal.workflow.getHandle(workflowIds.deployment(id)).query(deploymentProgressQuery),
-    );
-  } catch (error) {
+  const live = await readRolloutProgress(deps.temporal, id, QUERY_TIMEOUT_MS).catch((error: unknown) => {
     if (row) return row.view;
-    if (isWorkflowNotFound(error)) throw notFound(`deployment ${id} not found`);
     deps.logger.warn({ err: error, id }, 'deployment query failed');
     throw unavailable('the deployment workflow cannot be reached');
-  }
-}
-
-function isWorkflowNotFound(error: unknown): boolean {
-  if (error instanceof WorkflowNotFoundError) return true;
-  const cause = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
+  });
+  if (live) return live;
+  if (row) return row.view;
+  throw notFound(`deployment ${id} not found`);
 }
 
 const encodeToken = (createdAt: Date, id: string) => Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');

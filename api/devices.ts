@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Prisma as PrismaClient } from '../infra/prisma';
 import { deviceSchema, type Device } from '../domain/device';
@@ -7,19 +6,17 @@ import { deviceFromProjection, mergeLiveWithProjection } from '../domain/device-
 import { FilterError, parseFilter } from '../domain/filter';
 import { serialSchema } from '../domain/heartbeat';
 import { robotStateToDevice, type RobotState } from '../domain/robot-state';
-import { workflowIds } from '../temporal.config';
-import { robotStateQuery } from '../workflows/robot';
+import type { TemporalClient } from '../clients/connection';
+import { readRobotState } from '../clients/robots';
 import { deviceFilterTypes, listDevices, readDeviceProjection } from '../store/devices';
 import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';
 import { decodePageToken, encodePageToken } from './page-token';
 import { deviceParamsSchema, getDeviceQuerySchema, listDevicesQuerySchema, listDevicesResponseSchema } from './schemas';
 
-type Deps = { prisma: PrismaClient; temporal: Client; logger: Logger };
+type Deps = { prisma: PrismaClient; temporal: TemporalClient; logger: Logger };
 
 const FRESH_QUERY_TIMEOUT_MS = 5000;
-// gRPC status NOT_FOUND; @grpc/grpc-js is not a direct dependency.
-const GRPC_NOT_FOUND = 5;
 
 export function deviceRoutes(deps: Deps): Router {
   const router = Router();
@@ -71,19 +68,10 @@ async function readLiveDevice(deps: Deps, serial: string): Promise<Device> {
 }
 
 async function queryRobotState({ temporal, logger }: Deps, serial: string): Promise<RobotState> {
-  try {
-    return await temporal.withDeadline(Date.now() + FRESH_QUERY_TIMEOUT_MS, () =>
-      temporal.workflow.getHandle(workflowIds.robot(serial)).query(robotStateQuery),
-    );
-  } catch (error) {
-    if (isWorkflowNotFound(error)) throw notFound(`device ${serial} not found`);
+  const state = await readRobotState(temporal, serial, FRESH_QUERY_TIMEOUT_MS).catch((error: unknown) => {
     logger.warn({ err: error, serial }, 'robot workflow query failed');
     throw unavailable('the robot workflow cannot be reached');
-  }
-}
-
-function isWorkflowNotFound(error: unknown): boolean {
-  if (error instanceof WorkflowNotFoundError) return true;
-  const cause = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
+  });
+  if (!state) throw notFound(`device ${serial} not found`);
+  return state;
 }

@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { driveuWebhookEventSchema, isStreamerReport, type DriveuReport } from '../domain/driveu';
 import { serialSchema } from '../domain/heartbeat';
 import { assignDriveuUnit, readLastStreamerReport, recordDriveuEvent } from '../store/driveu';
-import { driveuSignal, robotWorkflow } from '../workflows/robot';
+import { signalDriveuReport } from '../clients/robots';
 import { requireScope } from './auth';
 import { invalidArgument, parseInput, unauthenticated, unavailable } from './errors';
-import { robotWorkflowStart, type FleetRouteDeps } from './operations-events';
+import { robotStart, type FleetRouteDeps } from './operations-events';
 import { errorSchema } from './schemas';
 
 /**
@@ -85,7 +85,7 @@ export function driveuUnitRoutes(deps: FleetRouteDeps): Router {
 
 async function signalDriveu(deps: FleetRouteDeps, serial: string, report: DriveuReport): Promise<void> {
   try {
-    await deps.temporal.workflow.signalWithStart(robotWorkflow, { ...robotWorkflowStart(deps, serial), signal: driveuSignal, signalArgs: [report] });
+    await signalDriveuReport(deps.temporal, robotStart(deps), serial, report);
   } catch (error) {
     deps.logger.warn({ err: error, serial }, 'signalling a DriveU report failed');
     throw unavailable('the event is kept, but the robot workflow could not be signalled: send it again');

@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
-import { isGrpcServiceError, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import type { Prisma as PrismaClient } from '../infra/prisma';
 import { fleetDeviceSchema, type FleetDevice } from '../domain/fleet-device';
 import { FilterError, parseFilter } from '../domain/filter';
 import { serialSchema } from '../domain/heartbeat';
-import { workflowIds } from '../temporal.config';
-import { fleetFactsQuery, robotStateQuery } from '../workflows/robot';
+import { readLiveRobot, signalFleetFacts } from '../clients/robots';
 import { isInProjection } from '../store/devices';
 import {
   fleetFilterTypes,
@@ -24,7 +22,7 @@ import {
 } from '../store/fleet';
 import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';
-import { signalFleetFacts, type FleetRouteDeps } from './operations-events';
+import { robotStart, type FleetRouteDeps } from './operations-events';
 import { decodePageToken, encodePageToken } from './page-token';
 import { errorSchema } from './schemas';
 
@@ -35,7 +33,6 @@ import { errorSchema } from './schemas';
  */
 
 const FRESH_QUERY_TIMEOUT_MS = 5000;
-const GRPC_NOT_FOUND = 5;
 const MAX_PAGE_SIZE = 500;
 
 export function parseOrderBy(text: string | undefined): FleetOrder {
@@ -163,29 +160,19 @@ async function readFresh(deps: FleetRouteDeps, serial: string, staleAfterMs: num
   await refreshFleetRow(deps.prisma, serial, live ? { online: live.state.online } : {});
   if (live) {
     const [current] = await readFactsUpdates(deps.prisma, [serial]);
-    if (current && current.update.version > (live.factsVersion ?? 0)) await signalFleetFacts(deps, current).catch(() => undefined);
+    if (current && current.update.version > (live.factsVersion ?? 0)) await signalFleetFacts(deps.temporal, robotStart(deps), serial, current.update).catch(() => undefined);
   }
   return (await readFleetDevice(deps.prisma, serial, staleAfterMs, live ?? undefined))!;
 }
 
 async function queryRobot(deps: FleetRouteDeps, serial: string): Promise<(LiveDevice & { factsVersion: number | null }) | null> {
   try {
-    return await deps.temporal.withDeadline(Date.now() + FRESH_QUERY_TIMEOUT_MS, async () => {
-      const handle = deps.temporal.workflow.getHandle(workflowIds.robot(serial));
-      const [state, facts] = await Promise.all([handle.query(robotStateQuery), handle.query(fleetFactsQuery)]);
-      return { state, factsVersion: facts?.version ?? null, readAt: Date.now() };
-    });
+    const live = await readLiveRobot(deps.temporal, serial, FRESH_QUERY_TIMEOUT_MS);
+    return live && { ...live, readAt: Date.now() };
   } catch (error) {
-    if (isWorkflowNotFound(error)) return null;
     deps.logger.warn({ err: error, serial }, 'robot workflow query failed');
     throw unavailable('the robot workflow cannot be reached');
   }
-}
-
-function isWorkflowNotFound(error: unknown): boolean {
-  if (error instanceof WorkflowNotFoundError) return true;
-  const cause = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
 }
 
 export function registerFleetDevicePaths(registry: OpenAPIRegistry, secured: Record<string, string[]>[]): void {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import { temporalAnswers, type TemporalClient } from '../clients/connection';
 import { pingDatabase } from '../store/health';
 import { unavailable } from './errors';
 
@@ -29,7 +29,7 @@ async function probe(name: string, check: () => Promise<unknown>, logger: Logger
   }
 }
 
-export function healthRoutes(deps: { prisma: PrismaClient; temporal: Client; logger: Logger }): Router {
+export function healthRoutes(deps: { prisma: PrismaClient; temporal: TemporalClient; logger: Logger }): Router {
   const { prisma, temporal, logger } = deps;
   const router = Router();
 
@@ -41,7 +41,7 @@ export function healthRoutes(deps: { prisma: PrismaClient; temporal: Client; log
     const deadline = Date.now() + READY_TIMEOUT_MS;
     const [postgres, temporalOutcome] = await Promise.all([
       probe('postgres', () => pingDatabase(prisma), logger),
-      probe('temporal', () => temporal.withDeadline(deadline, () => temporal.workflowService.getSystemInfo({})), logger),
+      probe('temporal', () => temporalAnswers(temporal, deadline), logger),
     ]);
     const checks = { postgres, temporal: temporalOutcome };
     const failed = Object.entries(checks).filter(([, outcome]) => outcome !== 'ok');

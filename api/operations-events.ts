@@ -1,15 +1,12 @@
 import type { OpenAPIRegistry, ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { Router } from 'express';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowIdReusePolicy,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
+import type { TemporalClient } from '../clients/connection';
+import { signalPartnerDelivery } from '../clients/partner-deliveries';
+import { signalFleetFacts, type RobotStart } from '../clients/robots';
 import { partnerProviders } from '../activities/partners';
 import { lidSettings } from '../domain/lid';
 import {
@@ -17,10 +14,7 @@ import {
   operationsEventSchema,
   type OperationsEvent,
 } from '../domain/operations-events';
-import { applyOperationsEvents, OperationsEventConflict, type DeliverySignal, type FleetFactsSignal } from '../store/fleet';
-import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
-import { deliverySnapshotSignal, partnerDeliveryWorkflow } from '../workflows/partner-delivery';
-import { fleetFactsSignal, robotWorkflow, type RobotWorkflowInput } from '../workflows/robot';
+import { applyOperationsEvents, OperationsEventConflict } from '../store/fleet';
 import { requireScope } from './auth';
 import { ApiError, parseInput, unavailable } from './errors';
 import { errorSchema } from './schemas';
@@ -31,7 +25,7 @@ import { errorSchema } from './schemas';
  * events again" (ids make that harmless, and a repeat signals again).
  */
 
-export type FleetRouteDeps = { prisma: PrismaClient; temporal: Client; config: Config; logger: Logger; taskQueue?: string };
+export type FleetRouteDeps = { prisma: PrismaClient; temporal: TemporalClient; config: Config; logger: Logger; taskQueue?: string };
 
 export const operationsEventsResponseSchema = z.object({
   results: z.array(
@@ -54,8 +48,10 @@ export function operationsEventRoutes(deps: FleetRouteDeps): Router {
       throw error;
     });
     try {
-      await Promise.all(applied.robots.map((r) => signalFleetFacts(deps, r)));
-      await Promise.all(applied.deliveries.map((d) => signalPartnerDelivery(deps, d)));
+      await Promise.all(applied.robots.map((r) => signalFleetFacts(deps.temporal, robotStart(deps), r.serial, r.update)));
+      const pushIntervalMs = deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000;
+      const pushed = applied.deliveries.filter((d) => partnerProviders.includes(d.mapping.provider));
+      await Promise.all(pushed.map((d) => signalPartnerDelivery(deps.temporal, d.mapping, d.snapshot, { pushIntervalMs, taskQueue: deps.taskQueue })));
     } catch (error) {
       deps.logger.warn({ err: error }, 'signalling workflows after operations events failed');
       throw unavailable('facts stored, but the workflows could not be signalled: send the same events again');
@@ -71,57 +67,9 @@ function parseEvents(body: unknown): OperationsEvent[] {
   return [parseInput(operationsEventSchema, body)];
 }
 
-/** Signal-with-start options, so a robot Operations or DriveU knows before its first heartbeat has its workflow too. */
-export function robotWorkflowStart(deps: Pick<FleetRouteDeps, 'config' | 'taskQueue'>, serial: string) {
-  return {
-    workflowId: workflowIds.robot(serial),
-    taskQueue: deps.taskQueue ?? taskQueues.fleet,
-    args: [{ serial, offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000, lid: lidSettings(deps.config) }] as [RobotWorkflowInput],
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    typedSearchAttributes: [
-      { key: searchAttributes.robotSerial, value: serial },
-      { key: searchAttributes.online, value: false },
-      { key: searchAttributes.fleetStatus, value: 'OFFLINE' },
-    ],
-  };
-}
-
-export async function signalFleetFacts(deps: Pick<FleetRouteDeps, 'temporal' | 'config' | 'taskQueue'>, r: FleetFactsSignal): Promise<void> {
-  await deps.temporal.workflow.signalWithStart(robotWorkflow, { ...robotWorkflowStart(deps, r.serial), signal: fleetFactsSignal, signalArgs: [r.update] });
-}
-
-/** An active mapping of a provider we push to starts (or signals) its workflow; an ended one only signals. */
-async function signalPartnerDelivery(deps: FleetRouteDeps, { mapping, snapshot }: DeliverySignal): Promise<void> {
-  if (!partnerProviders.includes(mapping.provider)) return;
-  const workflowId = workflowIds.partnerDelivery(mapping.provider, mapping.deliveryId);
-  try {
-    if (mapping.endedAt !== null || mapping.providerVehicleId === null) {
-      await deps.temporal.workflow.getHandle(workflowId).signal(deliverySnapshotSignal, snapshot);
-      return;
-    }
-    await deps.temporal.workflow.signalWithStart(partnerDeliveryWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue ?? taskQueues.fleet,
-      args: [
-        {
-          provider: mapping.provider,
-          deliveryId: mapping.deliveryId,
-          serial: mapping.serial,
-          providerVehicleId: mapping.providerVehicleId,
-          dropoff: mapping.dropoff,
-          pushIntervalMs: deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000,
-        },
-      ],
-      signal: deliverySnapshotSignal,
-      signalArgs: [snapshot],
-      // A delivery that has ended never starts again, whatever arrives late.
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [{ key: searchAttributes.robotSerial, value: mapping.serial }],
-    });
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError || error instanceof WorkflowExecutionAlreadyStartedError) return;
-    throw error;
-  }
+/** How a robot workflow starts when Operations or DriveU know the robot before its first heartbeat. */
+export function robotStart(deps: Pick<FleetRouteDeps, 'config' | 'taskQueue'>): RobotStart {
+  return { offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000, lid: lidSettings(deps.config), taskQueue: deps.taskQueue };
 }
 
 export function registerOperationsEventPaths(registry: OpenAPIRegistry, secured: Record<string, string[]>[]): void {

@@ -1,7 +1,7 @@
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../config';
 import { createPrisma } from '../infra/prisma';
-import { createTemporalClient } from '../infra/temporal';
+import { createTemporalClient } from '../clients/connection';
 import { startApi } from '../workers/api';
 
 /** The API for the benchmark's floor mode, which runs no Temporal: the client connects only if used. */

@@ -1,14 +1,15 @@
 import pino from 'pino';
 import { Connection } from '@temporalio/client';
 import { heartbeatRules, loadConfig } from '../config';
+import type { Heartbeat } from '../domain/heartbeat';
 import { lidSettings } from '../domain/lid';
 import { storeHeartbeats } from '../store/devices';
 import { storeRejected } from '../store/rejected-messages';
-import { connectTemporal, createTemporalClient } from '../infra/temporal';
+import { connectTemporal, createTemporalClient } from '../clients/connection';
 import { createPrisma } from '../infra/prisma';
 import { connectIngest } from '../ingest/mqtt-ingest';
 import { mapLimit } from '../ingest/map-limit';
-import { createRobotSignaller } from '../ingest/signal-robot';
+import { signalHeartbeats } from '../clients/robots';
 import { ingestMetrics } from '../ingest/metrics';
 import { ingestPipeline, serveMetrics, startSilenceSweeper } from '../workers/ingest';
 
@@ -34,7 +35,8 @@ async function main(): Promise<void> {
   const prisma = createPrisma(config.DATABASE_URL);
   const rules = heartbeatRules(config);
   const temporal = createTemporalClient(yardstick === 'floor' ? Connection.lazy() : await connectTemporal(config), config.TEMPORAL_NAMESPACE);
-  const signal = createRobotSignaller(temporal, { offlineAfterMs: config.OFFLINE_AFTER_SECONDS * 1000, lid: lidSettings(config) });
+  const start = { offlineAfterMs: config.OFFLINE_AFTER_SECONDS * 1000, lid: lidSettings(config) };
+  const signal = (serial: string, heartbeats: Heartbeat[]) => signalHeartbeats(temporal, start, serial, heartbeats);
   const pipeline = ingestPipeline(config, log, {
     storeRejected: (rejected) => storeRejected(prisma, rejected),
     storeHeartbeats:

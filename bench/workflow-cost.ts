@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Heartbeat } from '../domain/heartbeat';
-import { createRobotSignaller } from '../ingest/signal-robot';
+import { signalHeartbeats } from '../clients/robots';
+import { defaultLidSettings } from '../domain/lid';
 import { sampleTrees } from './proc';
 import { repoRoot, startStack } from './stack';
 
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   try {
     const pids = { temporal: stack.pids['temporal server'], worker: stack.pids['robot worker'], postgres: stack.pids.postgres };
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress! }) });
-    const signal = createRobotSignaller(client, { offlineAfterMs: 60_000 });
+    const signal = (serial: string, heartbeats: Heartbeat[]) => signalHeartbeats(client, { offlineAfterMs: 60_000, lid: defaultLidSettings }, serial, heartbeats);
     const window = async (label: string, seconds: number, work?: () => Promise<number>) => {
       const before = sampleTrees(pids);
       const started = Date.now();

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { servesNamespace } from '../clients/connection';
 import { searchAttributeFlags } from '../temporal.config';
 
 /**
@@ -113,17 +113,8 @@ export async function waitForTemporal(address: string, child: ChildProcess, log:
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new TemporalExited(`temporal server exited (${child.exitCode}): ${log()}`);
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch {
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    if (await servesNamespace(address, namespace).catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`temporal server not ready on ${address}: ${log()}`);
 }

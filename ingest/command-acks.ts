@@ -1,9 +1,6 @@
-import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import mqtt, { type MqttClient } from 'mqtt';
 import { ACK_TOPIC_FILTER, parseCommandAck, type CommandAck } from '../domain/commands';
 import type { RejectedMessage } from '../store/rejected-messages';
-import { workflowIds } from '../temporal.config';
-import { commandAckSignal } from '../workflows/command';
 
 /**
  * Robots' command acknowledgements (`robot/<serial>/command/ack`) to their command workflows.
@@ -20,27 +17,6 @@ export type AckConsumerDeps = {
   /** Ends the retries of a consumer being closed; what is unfinished is redelivered to the next one. */
   stopped?(): boolean;
 };
-
-export function createAckSignaller(client: Client): AckConsumerDeps['signal'] {
-  return async (serial, ack) => {
-    try {
-      await client.workflow.getHandle(workflowIds.command(serial, ack.commandId)).signal(commandAckSignal, ack);
-      return 'signalled';
-    } catch (error) {
-      if (isNotFound(error)) return 'no-workflow';
-      throw error;
-    }
-  };
-}
-
-// gRPC status NOT_FOUND; @grpc/grpc-js is not a direct dependency.
-const GRPC_NOT_FOUND = 5;
-
-function isNotFound(error: unknown): boolean {
-  if (error instanceof WorkflowNotFoundError) return true;
-  const cause = error instanceof ServiceError ? error.cause : error;
-  return isGrpcServiceError(cause) && cause.code === GRPC_NOT_FOUND;
-}
 
 export async function handleAck(deps: AckConsumerDeps, topic: string, payload: Buffer, receivedAt = Date.now()): Promise<void> {
   const parsed = parseCommandAck(topic, payload);

@@ -1,7 +1,6 @@
-import type { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { Heartbeat } from '../domain/heartbeat';
-import { pgSession } from '../infra/pg-session';
+import { pgSession, type PgSession } from '../infra/pg-session';
 import { relayRobotInbox, type RobotInboxRow } from '../store/robot-inbox';
 import { mapLimit } from './map-limit';
 
@@ -18,6 +17,9 @@ import { mapLimit } from './map-limit';
  * rows again: the robot workflow takes a heartbeat once, by its timestamp.
  * Several ingest workers may run: an advisory lock lets one relay work at a time, in id order.
  */
+
+/** Sends one robot its heartbeats (clients/robots.ts signalHeartbeats, or a test's stand-in). */
+export type RobotSignaller = (serial: string, heartbeats: Heartbeat[]) => Promise<void>;
 
 export type RobotInboxRelayOptions = {
   databaseUrl: string;
@@ -100,7 +102,7 @@ export class RobotInboxRelay {
   }
 
   /** Claims, signals and removes up to one batch. */
-  private async relayRound(pg: Client): Promise<RelayRound> {
+  private async relayRound(pg: PgSession): Promise<RelayRound> {
     const relayed = await relayRobotInbox(pg, this.batchSize, (rows) => this.signalRobots(rows));
     if (relayed === null) return { claimed: 0, signals: 0, heartbeats: 0, failed: 0, oldestAgeMs: 0 }; // another relay is at it
     if (relayed.round.claimed > 0) this.opts.onRound?.(relayed.round);

@@ -3,7 +3,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { findSilentRobots } from '../store/devices';
-import { createSilenceNudger } from '../ingest/signal-robot';
+import { nudgeSilentRobot } from '../clients/robots';
+import type { SilentRobot } from '../domain/silence';
 import { SilenceSweeper, type NudgeResult } from '../ingest/silence-sweeper';
 import { workflowIds } from '../temporal.config';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
@@ -53,7 +54,7 @@ test('a device online in the projection with no robot workflow is nudged once an
   let clock = Date.now();
   let found = 0;
   const results: NudgeResult[] = [];
-  const nudge = createSilenceNudger(fleet.temporal);
+  const nudge = (robot: SilentRobot) => nudgeSilentRobot(fleet.temporal, robot);
   const sweeper = new SilenceSweeper({
     findSilent: async (silentSince, heardSince) => {
       found += 1;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
-import { ensureSoftwareStatusPoller } from '../workers/fleet-worker';
+import { ensureSoftwareStatusPoller } from '../clients/software-status';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
 

@@ -5,7 +5,7 @@ import { createEventStream } from '../api/event-stream';
 import { greengrassClientFromConfig } from '../infra/greengrass';
 import { loadConfig } from '../config';
 import { createPrisma } from '../infra/prisma';
-import { connectTemporal, createTemporalClient } from '../infra/temporal';
+import { connectTemporal, createTemporalClient } from '../clients/connection';
 
 /** The REST API process: listens on PORT and closes cleanly. */
 export async function startApi(deps: AppDeps): Promise<Server> {

@@ -2,13 +2,12 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import mqtt from 'mqtt';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createPartnerRegistry } from '../activities/partners';
-import type { Client } from '@temporalio/client';
-import { loadConfig, type Config } from '../config';
-import { softwareStatusPollerWorkflow } from '../workflows/software-status';
+import { loadConfig } from '../config';
+import { ensureSoftwareStatusPoller } from '../clients/software-status';
 import { createPrisma } from '../infra/prisma';
 import { greengrassClientFromConfig } from '../infra/greengrass';
-import { connectTemporal, createTemporalClient, temporalConnectionOptions } from '../infra/temporal';
-import { taskQueues, workflowIds } from '../temporal.config';
+import { connectTemporal, createTemporalClient, temporalConnectionOptions } from '../clients/connection';
+import { taskQueues } from '../temporal.config';
 
 /** The Temporal worker: every workflow of workflows/ and every activity, on one task queue. */
 export async function createFleetWorker(deps: {
@@ -27,19 +26,6 @@ export async function createFleetWorker(deps: {
     activities: createActivities(deps.activityDeps),
     // A cached robot workflow took about 0.4 MB (README, Cache sizes); a workflow not in the cache replays its history.
     maxCachedWorkflows: deps.maxCachedWorkflows ?? 2000,
-  });
-}
-
-/** Starts the software-status poller unless it runs already (one per fleet; tests pass their own id and queue). */
-export async function ensureSoftwareStatusPoller(
-  client: Client,
-  opts: { config: Pick<Config, 'GREENGRASS_POLL_DEVICES_PER_SECOND' | 'GREENGRASS_POLL_MIN_INTERVAL_SECONDS'>; taskQueue?: string; workflowId?: string },
-): Promise<void> {
-  await client.workflow.start(softwareStatusPollerWorkflow, {
-    taskQueue: opts.taskQueue ?? taskQueues.fleet,
-    workflowId: opts.workflowId ?? workflowIds.softwareStatusPoller,
-    args: [{ devicesPerSecond: opts.config.GREENGRASS_POLL_DEVICES_PER_SECOND, minIntervalSeconds: opts.config.GREENGRASS_POLL_MIN_INTERVAL_SECONDS }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
   });
 }
 

@@ -1,5 +1,4 @@
 import { createServer } from 'node:http';
-import type { Client } from '@temporalio/client';
 import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
@@ -7,16 +6,17 @@ import { heartbeatRules, loadConfig, type Config } from '../config';
 import { findSilentRobots, storeHeartbeats } from '../store/devices';
 import { storeRejected } from '../store/rejected-messages';
 import { robotInboxBacklog } from '../store/robot-inbox';
-import { RobotInboxRelay } from '../ingest/robot-inbox-relay';
+import { RobotInboxRelay, type RobotSignaller } from '../ingest/robot-inbox-relay';
 import { SilenceSweeper } from '../ingest/silence-sweeper';
 import { HeartbeatPipeline, type PipelineDeps } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
 import { ingestMetrics, rejectedField, setInboxSource, setPendingSource } from '../ingest/metrics';
-import { createRobotSignaller, createSilenceNudger, type RobotSignaller } from '../ingest/signal-robot';
-import { connectCommandAcks, createAckSignaller } from '../ingest/command-acks';
+import { connectCommandAcks } from '../ingest/command-acks';
+import { signalCommandAck } from '../clients/commands';
+import { nudgeSilentRobot, signalHeartbeats, type RobotStart } from '../clients/robots';
 import { lidSettings } from '../domain/lid';
 import { pinHashSecret } from '../domain/lid-pins';
-import { connectTemporal, createTemporalClient } from '../infra/temporal';
+import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
 /** The ingest worker: MQTT heartbeats in, projection writes and robot workflow signals out. */
@@ -26,7 +26,7 @@ export async function startIngestWorker(deps: {
   mqttUrl: string;
   databaseUrl: string;
   prisma: Prisma;
-  temporal: Client;
+  temporal: TemporalClient;
   config: Config;
   clientId?: string;
   taskQueue?: string;
@@ -35,11 +35,8 @@ export async function startIngestWorker(deps: {
   interceptSignal?: (signal: RobotSignaller) => RobotSignaller;
 }): Promise<IngestWorker> {
   const log = deps.logger ?? pino({ level: deps.config.LOG_LEVEL });
-  const signaller = createRobotSignaller(deps.temporal, {
-    offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000,
-    taskQueue: deps.taskQueue,
-    lid: lidSettings(deps.config),
-  });
+  const start: RobotStart = { offlineAfterMs: deps.config.OFFLINE_AFTER_SECONDS * 1000, lid: lidSettings(deps.config), taskQueue: deps.taskQueue };
+  const signaller: RobotSignaller = (serial, heartbeats) => signalHeartbeats(deps.temporal, start, serial, heartbeats);
   const relay = new RobotInboxRelay({
     databaseUrl: deps.databaseUrl,
     signalRobot: deps.interceptSignal ? deps.interceptSignal(signaller) : signaller,
@@ -71,7 +68,7 @@ export async function startIngestWorker(deps: {
     mqttUrl: deps.mqttUrl,
     clientId: `${deps.clientId ?? 'fleet-ingest'}-acks`,
     deps: {
-      signal: createAckSignaller(deps.temporal),
+      signal: (serial, ack) => signalCommandAck(deps.temporal, serial, ack),
       storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
       onRejected: (reason) => {
         ingestMetrics.rejected.inc({ field: rejectedField(reason) });
@@ -127,10 +124,10 @@ export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<Pip
   return pipeline;
 }
 
-export function startSilenceSweeper(prisma: Prisma, temporal: Client, config: Config, log: pino.Logger): SilenceSweeper {
+export function startSilenceSweeper(prisma: Prisma, temporal: TemporalClient, config: Config, log: pino.Logger): SilenceSweeper {
   const sweeper = new SilenceSweeper({
     findSilent: (silentSince, heardSince) => findSilentRobots(prisma, silentSince, heardSince),
-    nudgeRobot: createSilenceNudger(temporal),
+    nudgeRobot: (robot) => nudgeSilentRobot(temporal, robot),
     offlineAfterMs: config.OFFLINE_AFTER_SECONDS * 1000,
     everyMs: config.SILENCE_SWEEP_SECONDS * 1000,
     logger: log,

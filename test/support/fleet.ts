@@ -14,7 +14,7 @@ import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengra
 import type { ActivityDeps } from '../../activities';
 import { createFleetWorker } from '../../workers/fleet-worker';
 import { startIngestWorker, type IngestWorker } from '../../workers/ingest';
-import type { RobotSignaller } from '../../ingest/signal-robot';
+import type { RobotSignaller } from '../../ingest/robot-inbox-relay';
 
 /**
  * The fleet backend wired for one test file against the shared real stack: a robot worker on its

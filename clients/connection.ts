@@ -40,3 +40,22 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   if (Object.keys(missing).length === 0) return;
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
 }
+
+/** The client type, for the factories that receive one (api/, ingest/), which import nothing of Temporal's client library. */
+export type { Client as TemporalClient } from '@temporalio/client';
+
+/** Whether the cluster answers within the deadline (readiness). */
+export async function temporalAnswers(client: Client, deadline: number): Promise<void> {
+  await client.withDeadline(deadline, () => client.workflowService.getSystemInfo({}));
+}
+
+/** Whether a server at `address` serves `namespace` yet (the local servers' start-up). */
+export async function servesNamespace(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1000 });
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+    return true;
+  } finally {
+    await connection.close();
+  }
+}
