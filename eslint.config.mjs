@@ -17,6 +17,11 @@ const ioLibraries = {
   allowTypeImports: true,
 };
 
+// The rooms of the house (STYLE.md): SQL only in store/ and infra/, Temporal's client only in clients/ and workers/.
+const sqlLibraries = { group: ['pg', '@prisma/*', '**/generated/**'], message: 'SQL lives in store/ (connections in infra/): call a store function.' };
+const temporalClient = { group: ['@temporalio/client'], message: 'Workflows are started, signalled and queried in clients/: call a clients function.' };
+const productCode = ['*.ts', 'api/**/*.ts', 'activities/**/*.ts', 'ingest/**/*.ts', 'outbox/**/*.ts', 'simulator/**/*.ts', 'clients/**/*.ts', 'store/**/*.ts', 'infra/**/*.ts'];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'generated/', '.data/', '.tools/', 'coverage/', 'dist/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -28,6 +33,20 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    files: productCode,
+    ignores: ['store/**', 'infra/**', 'prisma.config.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries] }] },
+  },
+  {
+    files: productCode,
+    ignores: ['clients/**', 'store/**', 'infra/**', 'prisma.config.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries, temporalClient] }] },
+  },
+  {
+    files: ['store/**/*.ts', 'infra/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [temporalClient] }] },
   },
   {
     files: ['workflows/**/*.ts'],

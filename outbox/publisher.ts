@@ -1,9 +1,8 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import type { Client } from 'pg';
 import type { Logger } from 'pino';
 import { listenForEvents } from '../infra/event-feed';
-import { pgSession } from '../infra/pg-session';
+import { pgSession, type PgSession } from '../infra/pg-session';
 import { publishOutboxBatch } from '../store/events';
 import { amqpMessage, EXCHANGE_TYPE, exchangeName, type OutboxEvent } from './messages';
 
@@ -44,7 +43,7 @@ export type EventPublisher = {
 };
 
 /** One connection to each side; any error on either marks it broken and the loop starts over. */
-type Session = { pg: Client; amqp: ChannelModel | null; channel: ConfirmChannel | null; broken: Error | null };
+type Session = { pg: PgSession; amqp: ChannelModel | null; channel: ConfirmChannel | null; broken: Error | null };
 
 export function startEventPublisher(opts: EventPublisherOptions): EventPublisher {
   const publisher = new OutboxPublisher(opts);
