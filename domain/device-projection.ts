@@ -10,7 +10,7 @@ import {
 import { toGreengrassStatus, type SoftwareStatus } from './software';
 
 /** What the ingest keeps for its own decisions (domain/heartbeat-intake.ts), not part of the Device. */
-type IntakeColumns = 'clockOffsetMs' | 'newestReceivedAt' | 'clockBehindReceivedAt' | 'clockBehindTimeMs' | 'forwardedFingerprint' | 'forwardedAt';
+type IntakeColumns = 'clockOffsetMs' | 'newestReceivedAt' | 'clockBehindReceivedAt' | 'clockBehindTimeMs' | 'forwardedFingerprint' | 'forwardedAt' | 'newestParts' | 'updatedFields';
 
 /** A `devices` row with its batteries and components, as the projection holds it. */
 export type DeviceProjection = Omit<DeviceRow, IntakeColumns> & { batteries: DeviceBattery[]; components: DeviceComponent[]; software?: DeviceSoftware | null };

@@ -1,6 +1,7 @@
 import type { Heartbeat } from './heartbeat';
 import { decideForward, type ForwardRule } from './forwarding';
 import { placeOnClock, unknownClock, type ClockRule, type EpochChange, type RobotClock } from './robot-clock';
+import { mergeParts, noParts, updatableFields, type DeviceParts, type UpdatedField } from './device-parts';
 
 /**
  * How the ingest takes a batch of heartbeats in, decided from what the projection holds of each
@@ -18,9 +19,11 @@ export type RobotIntake = {
   lastSeenAt: number | null;
   /** The last heartbeat queued for the robot workflow: its fingerprint and receipt time. */
   forwarded: { fingerprint: string; at: number } | null;
+  /** What the robot's newest heartbeats reported, part by part (domain/device-parts.ts). */
+  parts: DeviceParts | null;
 };
 
-export const newRobotIntake: RobotIntake = { clock: unknownClock, lastSeenAt: null, forwarded: null };
+export const newRobotIntake: RobotIntake = { clock: unknownClock, lastSeenAt: null, forwarded: null, parts: null };
 
 export type IntakeRules = { clock: ClockRule; forward: ForwardRule };
 
@@ -29,6 +32,8 @@ export type IntakeResult = {
   placed: Heartbeat[];
   /** Per robot, its newest heartbeat if this batch brought a newer one. */
   newest: Map<string, Heartbeat>;
+  /** Per robot with a newer heartbeat, the Device fields the batch changed. */
+  updatedFields: Map<string, UpdatedField[]>;
   /** Heartbeats the robot workflows must see, in arrival order. */
   forwards: Heartbeat[];
   /** What to keep of every robot in the batch. */
@@ -40,7 +45,7 @@ export type IntakeResult = {
 
 export function takeIn(known: ReadonlyMap<string, RobotIntake>, heartbeats: Heartbeat[], rules: IntakeRules): IntakeResult {
   const robots = new Map<string, RobotIntake>();
-  const result: IntakeResult = { placed: [], newest: new Map(), forwards: [], robots, corrected: 0, epochs: [] };
+  const result: IntakeResult = { placed: [], newest: new Map(), updatedFields: new Map(), forwards: [], robots, corrected: 0, epochs: [] };
   for (const raw of heartbeats) {
     const before = robots.get(raw.serial) ?? known.get(raw.serial) ?? newRobotIntake;
     const placed = placeOnClock(before.clock, raw.timestamp, raw.receivedAt, rules.clock);
@@ -55,12 +60,20 @@ export function takeIn(known: ReadonlyMap<string, RobotIntake>, heartbeats: Hear
     };
     const { forward, memo: after } = decideForward(memo ?? undefined, hb, rules.forward);
     if (forward) result.forwards.push(hb);
+    let parts = before.parts;
+    if (placed.newest) {
+      const merged = mergeParts(parts ?? noParts, hb);
+      parts = merged.parts;
+      const fields = new Set([...(result.updatedFields.get(hb.serial) ?? []), ...merged.changed]);
+      result.updatedFields.set(hb.serial, updatableFields.filter((f) => fields.has(f)));
+      result.newest.set(hb.serial, hb);
+    }
     robots.set(hb.serial, {
       clock: placed.clock,
       lastSeenAt: Math.max(before.lastSeenAt ?? hb.receivedAt, hb.receivedAt),
       forwarded: { fingerprint: after.fingerprint, at: after.forwardedAt },
+      parts,
     });
-    if (placed.newest) result.newest.set(hb.serial, hb);
     result.placed.push(hb);
   }
   return result;

@@ -6,6 +6,7 @@ import type { DomainEvent } from '../domain/events';
 import type { FilterExpr, FilterFields } from '../domain/filter';
 import type { SilentRobot } from '../domain/silence';
 import { takeIn, type IntakeResult, type IntakeRules, type RobotIntake } from '../domain/heartbeat-intake';
+import type { DeviceParts, UpdatedField } from '../domain/device-parts';
 import { filterToSql, filterTypes, type SqlFilterFields } from './filter-sql';
 import { refreshFleetRow } from './fleet';
 import { queueForRobots } from './robot-inbox';
@@ -19,7 +20,15 @@ import { queueForRobots } from './robot-inbox';
 export type HeartbeatRules = IntakeRules;
 
 /** What a batch did: the heartbeats on their robots' clock lines, and what reached the robot inbox. */
-export type StoredHeartbeats = Pick<IntakeResult, 'placed' | 'newest' | 'forwards' | 'corrected' | 'epochs'>;
+export type StoredHeartbeats = Pick<IntakeResult, 'placed' | 'newest' | 'updatedFields' | 'forwards' | 'corrected' | 'epochs'>;
+
+/** A robot's newest heartbeat of a batch, its Device as stored, and the fields the batch changed. */
+export type StoredUpdate = { heartbeat: Heartbeat; device: DeviceProjection; updatedFields: UpdatedField[] };
+
+/** Channel of the notification sent with every batch that stored newer heartbeats: a JSON array of serials. */
+export const DEVICE_UPDATES_CHANNEL = 'device_updates';
+// PostgreSQL's NOTIFY payload limit is 8000 bytes.
+const NOTIFY_BYTES = 7000;
 
 /**
  * Takes a batch of heartbeats (in arrival order) into the projection, in one transaction: the
@@ -28,8 +37,17 @@ export type StoredHeartbeats = Pick<IntakeResult, 'placed' | 'newest' | 'forward
  * it; with `inbox`, the heartbeats the robot workflows must see go into the robot inbox in the same
  * transaction, so a heartbeat is queued once whichever ingest worker takes it.
  */
-export async function storeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[], rules: HeartbeatRules, opts: { inbox: boolean }): Promise<StoredHeartbeats> {
-  if (heartbeats.length === 0) return { placed: [], newest: new Map(), forwards: [], corrected: 0, epochs: [] };
+export async function storeHeartbeats(
+  prisma: Prisma,
+  heartbeats: Heartbeat[],
+  rules: HeartbeatRules,
+  opts: {
+    inbox: boolean;
+    /** Called in the transaction, after the writes: what must be out before the batch commits (Device.HeartbeatReceived). */
+    beforeCommit?: (updates: StoredUpdate[]) => Promise<void>;
+  },
+): Promise<StoredHeartbeats> {
+  if (heartbeats.length === 0) return { placed: [], newest: new Map(), updatedFields: new Map(), forwards: [], corrected: 0, epochs: [] };
   const serials = [...new Set(heartbeats.map((h) => h.serial))].sort();
   return prisma.$transaction(
     async (tx) => {
@@ -38,6 +56,13 @@ export async function storeHeartbeats(prisma: Prisma, heartbeats: Heartbeat[], r
       const intake = takeIn(await lockIntake(tx, serials), heartbeats, rules);
       await writeIntake(tx, intake);
       if (opts.inbox && intake.forwards.length > 0) await queueForRobots(tx, intake.forwards);
+      const updated = [...intake.newest.keys()];
+      for (const chunk of serialChunks(updated)) await tx.$executeRaw`SELECT pg_notify(${DEVICE_UPDATES_CHANNEL}, ${chunk})`;
+      if (opts.beforeCommit && updated.length > 0) {
+        const devices = await tx.device.findMany({ where: { serialNumber: { in: updated } }, include: { batteries: true, components: true, software: true } });
+        const bySerial = new Map(devices.map((d) => [d.serialNumber, d]));
+        await opts.beforeCommit(updated.map((serial) => ({ heartbeat: intake.newest.get(serial)!, device: bySerial.get(serial)!, updatedFields: intake.updatedFields.get(serial)! })));
+      }
       return intake;
     },
     { timeout: 60_000, maxWait: 60_000 },
@@ -66,14 +91,31 @@ type IntakeRow = {
   last_seen_at: number | null;
   forwarded_fingerprint: string | null;
   forwarded_at: number | null;
+  newest_parts: DeviceParts | null;
 };
+
+/** JSON arrays of serials, each small enough for one notification. */
+function serialChunks(serials: string[]): string[] {
+  const chunks: string[] = [];
+  let chunk: string[] = [];
+  for (const serial of serials) {
+    if (chunk.length > 0 && JSON.stringify([...chunk, serial]).length > NOTIFY_BYTES) {
+      chunks.push(JSON.stringify(chunk));
+      chunk = [];
+    }
+    chunk.push(serial);
+  }
+  if (chunk.length > 0) chunks.push(JSON.stringify(chunk));
+  return chunks;
+}
 
 /** In serial order, so that two ingest workers locking overlapping robots never deadlock. */
 async function lockIntake(tx: Tx, serials: string[]): Promise<Map<string, RobotIntake>> {
   const ms = (column: string) => Sql.raw(`(EXTRACT(EPOCH FROM ${column}) * 1000)::float8`);
   const rows = await tx.$queryRaw<IntakeRow[]>`
     SELECT serial_number, clock_offset_ms, ${ms('last_heartbeat_at')} AS newest_at, ${ms('newest_received_at')} AS newest_received_at,
-      ${ms('clock_behind_received_at')} AS behind_since, clock_behind_time_ms AS behind_at, ${ms('last_seen_at')} AS last_seen_at, forwarded_fingerprint, ${ms('forwarded_at')} AS forwarded_at
+      ${ms('clock_behind_received_at')} AS behind_since, clock_behind_time_ms AS behind_at, ${ms('last_seen_at')} AS last_seen_at, forwarded_fingerprint, ${ms('forwarded_at')} AS forwarded_at,
+      newest_parts
     FROM devices WHERE serial_number = ANY(${serials}::text[]) ORDER BY serial_number FOR UPDATE`;
   return new Map(
     rows.map((r) => [
@@ -87,6 +129,7 @@ async function lockIntake(tx: Tx, serials: string[]): Promise<Map<string, RobotI
         },
         lastSeenAt: r.last_seen_at,
         forwarded: r.forwarded_fingerprint === null || r.forwarded_at === null ? null : { fingerprint: r.forwarded_fingerprint, at: r.forwarded_at },
+        parts: r.newest_parts,
       },
     ]),
   );
@@ -119,6 +162,8 @@ async function writeIntake(tx: Tx, intake: IntakeResult): Promise<void> {
         WHERE b.serial_number = u.s AND (u.mentioned >> b.battery_index) & 1 = 0)) END, d.battery_percent),
       clock_offset_ms = u.offset_ms, newest_received_at = ${fromMs('newest_received')},
       clock_behind_received_at = ${fromMs('behind_since')}, clock_behind_time_ms = u.behind_at, forwarded_fingerprint = u.fingerprint, forwarded_at = ${fromMs('forwarded')},
+      newest_parts = COALESCE(u.parts, d.newest_parts),
+      updated_fields = CASE WHEN u.t IS NULL THEN d.updated_fields ELSE string_to_array(u.fields, ',') END,
       updated_at = CASE WHEN u.t IS NULL THEN d.updated_at ELSE now() END
     FROM unnest(${col((r) => r.serial)}::text[], ${loc((l) => l.latitude)}::float8[], ${loc((l) => l.longitude)}::float8[],
       ${loc((l) => l.heading)}::float8[], ${loc((l) => l.horizontalAccuracy)}::float8[], ${loc((l) => l.altitude)}::float8[],
@@ -128,8 +173,9 @@ async function writeIntake(tx: Tx, intake: IntakeResult): Promise<void> {
       ${col((r) => (r.hb ? lowestCharge(r.hb) : null))}::int[], ${col((r) => (r.hb ? batteryIndexBits(r.hb) : 0))}::int[],
       ${col((r) => r.kept.clock.offsetMs)}::bigint[], ${col((r) => r.kept.clock.newestReceivedAt)}::bigint[],
       ${col((r) => r.kept.clock.behind?.since ?? null)}::bigint[], ${col((r) => r.kept.clock.behind?.at ?? null)}::bigint[], ${col((r) => r.kept.forwarded?.fingerprint ?? null)}::text[],
-      ${col((r) => r.kept.forwarded?.at ?? null)}::bigint[])
-      AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned, offset_ms, newest_received, behind_since, behind_at, fingerprint, forwarded)
+      ${col((r) => r.kept.forwarded?.at ?? null)}::bigint[],
+      ${col((r) => (r.hb ? JSON.stringify(r.kept.parts) : null))}::jsonb[], ${col((r) => (r.hb ? (intake.updatedFields.get(r.serial) ?? []).join(',') : null))}::text[])
+      AS u(s, lat, lng, heading, acc, alt, speed, net, sig, lid, t, seen, charge, mentioned, offset_ms, newest_received, behind_since, behind_at, fingerprint, forwarded, parts, fields)
     WHERE d.serial_number = u.s`;
   const newest = [...intake.newest.values()];
   if (newest.length === 0) return;
