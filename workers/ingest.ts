@@ -3,7 +3,7 @@ import { register } from 'prom-client';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { heartbeatRules, loadConfig, type Config } from '../config';
-import { findSilentRobots, storeHeartbeats } from '../store/devices';
+import { findSilentRobots, storeHeartbeats, type StoredUpdate } from '../store/devices';
 import { storeRejected } from '../store/rejected-messages';
 import { robotInboxBacklog } from '../store/robot-inbox';
 import { RobotInboxRelay, type RobotSignaller } from '../ingest/robot-inbox-relay';
@@ -15,6 +15,9 @@ import { connectCommandAcks } from '../ingest/command-acks';
 import { signalCommandAck } from '../clients/commands';
 import { nudgeSilentRobot, signalHeartbeats, type RobotStart } from '../clients/robots';
 import { lidSettings } from '../domain/lid';
+import { deviceFromProjection } from '../domain/device-projection';
+import { heartbeatReceived } from '../domain/heartbeat-received';
+import { heartbeatEventPublisher } from '../ingest/heartbeat-events';
 import { pinHashSecret } from '../domain/lid-pins';
 import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
@@ -48,9 +51,14 @@ export async function startIngestWorker(deps: {
   });
   const sweeper = startSilenceSweeper(deps.prisma, deps.temporal, deps.config, log);
   const rules = heartbeatRules(deps.config);
+  // Device.HeartbeatReceived goes out before a batch commits; without AMQP_URL nothing is published and nothing waits.
+  const events = deps.config.AMQP_URL ? heartbeatEventPublisher({ amqpUrl: deps.config.AMQP_URL, env: deps.config.EVENTS_ENV, logger: log }) : null;
+  const beforeCommit = events
+    ? (updates: StoredUpdate[]) => events.publish(updates.map((u) => heartbeatReceived(u.heartbeat, deviceFromProjection(u.device), u.updatedFields)))
+    : undefined;
   const pipeline = ingestPipeline(deps.config, log, {
     storeHeartbeats: async (heartbeats) => {
-      const stored = await storeHeartbeats(deps.prisma, heartbeats, rules, { inbox: true });
+      const stored = await storeHeartbeats(deps.prisma, heartbeats, rules, { inbox: true, beforeCommit });
       if (stored.forwards.length > 0) relay.kick();
       return { forwarded: stored.forwards.length, corrected: stored.corrected, epochs: stored.epochs };
     },
@@ -88,6 +96,7 @@ export async function startIngestWorker(deps: {
       await relay.stop();
       await sweeper.stop();
       await acks.close();
+      await events?.close();
     },
   };
 }

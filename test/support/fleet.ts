@@ -71,7 +71,8 @@ export async function startFleet(
   installRuntime(opts.logger);
   const apiKey = `test-key-${randomUUID()}`;
   const readKey = `test-read-key-${randomUUID()}`;
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy;${readKey}:read`, ...env });
+  // RabbitMQ only for the tests that ask for it (CI exports AMQP_URL for the whole suite).
+  const config = loadConfig({ ...process.env, AMQP_URL: undefined, LOG_LEVEL: 'silent', API_KEYS: `${apiKey}:read,operate,deploy;${readKey}:read`, ...env });
   const taskQueue = `test-${randomUUID()}`;
   const prisma = createPrisma(required('DATABASE_URL'));
   // Every robot in the (shared) test database is a core device; executions take 3 steps of 150 ms.
