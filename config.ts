@@ -21,6 +21,26 @@ export const configSchema = z.object({
   EMBEDDED_POSTGRES_PORT: z.coerce.number().int().default(5432),
   MQTT_URL: z.string().optional(),
   MQTT_PORT: z.coerce.number().int().default(1883),
+  /** Where heartbeats come from: the MQTT broker, or the SQS queue an AWS IoT Rule fills. */
+  INGEST_SOURCE: z.enum(['mqtt', 'sqs']).default('mqtt'),
+  /** Members of this shared-subscription group split the robots' messages ($share/<group>/...). */
+  MQTT_SHARE_GROUP: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').optional(),
+  /** The ingest process's MQTT client id (its connections add -2, -3...): unique per process and stable, so its persistent session resumes. */
+  MQTT_CLIENT_ID: z.string().min(1).max(100).default('fleet-ingest'),
+  /** MQTT connections per ingest process, each its own client id and persistent session. */
+  MQTT_CONNECTIONS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Most messages one connection holds unacknowledged (AWS IoT Core allows 100). */
+  MQTT_MAX_UNACKED: z.coerce.number().int().min(1).default(100),
+  MQTT_CA_FILE: z.string().optional(),
+  MQTT_CERT_FILE: z.string().optional(),
+  MQTT_KEY_FILE: z.string().optional(),
+  /** The queue an AWS IoT Rule fills; with INGEST_SOURCE=sqs and none, npm start runs a local one. */
+  SQS_HEARTBEAT_QUEUE_URL: z.url().optional(),
+  /** Another SQS-compatible endpoint than AWS's. */
+  SQS_ENDPOINT: z.url().optional(),
+  /** Concurrent long-polling receivers per ingest process (10 messages each). */
+  SQS_RECEIVERS: z.coerce.number().int().min(1).max(64).default(4),
+  SQS_LOCAL_PORT: z.coerce.number().int().default(9324),
   PORT: z.coerce.number().int().default(3000),
   OFFLINE_AFTER_SECONDS: seconds(60),
   HEARTBEAT_FORWARD_INTERVAL_SECONDS: z.coerce.number().positive().optional(),
@@ -85,7 +105,10 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  const parsed = configSchema
+    // Several connections without a group would each receive every message.
+    .refine((c) => c.MQTT_CONNECTIONS === 1 || c.MQTT_SHARE_GROUP !== undefined, { message: 'more than one connection needs MQTT_SHARE_GROUP', path: ['MQTT_CONNECTIONS'] })
+    .safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new Error(`configuration: ${issue.path.join('.')}: ${issue.message}`);

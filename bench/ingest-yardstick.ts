@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   if (config.INGEST_METRICS_PORT !== undefined) serveMetrics(config.INGEST_METRICS_PORT);
   const shutdown = async () => {
     await pipeline.close();
-    await mqtt.endAsync();
+    await mqtt.close();
     await sweeper?.stop();
     process.exit(0);
   };

@@ -149,6 +149,32 @@ export function parseHeartbeat(topic: string, payload: Buffer | string, received
   } catch {
     return { ok: false, reason: 'payload: not valid JSON' };
   }
+  return parseHeartbeatJson(topicSerial, json, receivedAt);
+}
+
+/**
+ * One SQS message as an AWS IoT Rule sends it (`SELECT *, topic() AS topic FROM 'robot/+/status'`):
+ * the heartbeat with a `topic` field added, whose serial must be the heartbeat's. The same rules as
+ * an MQTT message; the topic is returned for the rejected-message row.
+ */
+export function parseRuleMessage(body: string, receivedAt: number): ParseResult & { topic: string } {
+  const size = Buffer.byteLength(body);
+  if (size > MAX_HEARTBEAT_BYTES) return { ok: false, reason: `payload: ${size} bytes is over the ${MAX_HEARTBEAT_BYTES}-byte limit`, topic: 'sqs' };
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { ok: false, reason: 'payload: not valid JSON', topic: 'sqs' };
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return { ok: false, reason: '(root): not a JSON object', topic: 'sqs' };
+  const { topic, ...heartbeat } = json as Record<string, unknown>;
+  if (typeof topic !== 'string') return { ok: false, reason: 'topic: missing; the IoT Rule adds topic() AS topic', topic: 'sqs' };
+  const topicSerial = serialFromStatusTopic(topic);
+  if (topicSerial === undefined) return { ok: false, reason: `topic: "${topic.slice(0, 200)}${topic.length > 200 ? '…' : ''}" is not robot/<serial>/status`, topic };
+  return { ...parseHeartbeatJson(topicSerial, heartbeat, receivedAt), topic };
+}
+
+function parseHeartbeatJson(topicSerial: string, json: unknown, receivedAt: number): ParseResult {
   const dropped: DroppedPart[] = [];
   for (let round = 0; ; round++) {
     const parsed = rawHeartbeatSchema.safeParse(json);

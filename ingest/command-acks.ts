@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { subscriptionFor } from './mqtt-ingest';
 import { ACK_TOPIC_FILTER, parseCommandAck, type CommandAck } from '../domain/commands';
 import type { RejectedMessage } from '../store/rejected-messages';
 
@@ -43,16 +44,24 @@ async function retrying<T>(deps: AckConsumerDeps, fn: () => Promise<T>): Promise
 
 export type AckConsumer = { mqtt: MqttClient; close(): Promise<void> };
 
-export async function connectCommandAcks(opts: { mqttUrl: string; clientId: string; deps: AckConsumerDeps; onError?: (e: Error) => void }): Promise<AckConsumer> {
+export async function connectCommandAcks(opts: {
+  mqttUrl: string;
+  clientId: string;
+  deps: AckConsumerDeps;
+  /** With several ingest workers, they split the acks as members of this shared-subscription group. */
+  shareGroup?: string;
+  connectOptions?: IClientOptions;
+  onError?: (e: Error) => void;
+}): Promise<AckConsumer> {
   let stopped = false;
   const deps = { ...opts.deps, stopped: () => stopped };
-  const client = mqtt.connect(opts.mqttUrl, { clientId: opts.clientId, clean: false, reconnectPeriod: 1000, connectTimeout: 10_000, resubscribe: true });
+  const client = mqtt.connect(opts.mqttUrl, { ...opts.connectOptions, clientId: opts.clientId, clean: false, reconnectPeriod: 1000, connectTimeout: 10_000, resubscribe: true });
   // mqtt.js sends the PUBACK when this calls back; an error leaves the message unacknowledged for redelivery.
   client.handleMessage = (packet, done) => {
     handleAck(deps, packet.topic, packet.payload as Buffer).then(() => done(), (error) => done(error));
   };
   client.on('error', (e) => opts.onError?.(e));
-  client.on('connect', () => client.subscribe(ACK_TOPIC_FILTER, { qos: 1 }));
+  client.on('connect', () => client.subscribe(subscriptionFor(ACK_TOPIC_FILTER, opts.shareGroup), { qos: 1 }));
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);

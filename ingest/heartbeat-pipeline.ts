@@ -1,4 +1,4 @@
-import { parseHeartbeat, type DroppedPart, type Heartbeat } from '../domain/heartbeat';
+import { parseHeartbeat, parseRuleMessage, type DroppedPart, type Heartbeat, type ParseResult } from '../domain/heartbeat';
 import { protectPins, redactPins } from '../domain/lid-pins';
 import type { RejectedMessage } from '../store/rejected-messages';
 
@@ -68,10 +68,19 @@ export class HeartbeatPipeline {
     this.timer = setInterval(() => this.flush().catch(() => undefined), this.flushMs);
   }
 
-  /** Parses and batches one message; never throws. */
+  /** Parses and batches one MQTT message; never throws. */
   accept(topic: string, payload: Buffer): void {
     const receivedAt = this.now();
-    const parsed = parseHeartbeat(topic, payload, receivedAt);
+    this.take(parseHeartbeat(topic, payload, receivedAt), topic, payload, receivedAt);
+  }
+
+  /** Parses and batches one SQS message from the IoT Rule, received by AWS at `receivedAt`; never throws. */
+  acceptRuleMessage(body: string, receivedAt: number): void {
+    const parsed = parseRuleMessage(body, receivedAt);
+    this.take(parsed, parsed.topic, Buffer.from(body), receivedAt);
+  }
+
+  private take(parsed: ParseResult, topic: string, payload: Buffer, receivedAt: number): void {
     if (!parsed.ok) {
       this.batch.rejected.push({ topic: topic.slice(0, 512), payload: storablePayload(payload), reason: parsed.reason, receivedAt });
       this.deps.onRejected?.(parsed.reason);

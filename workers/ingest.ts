@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
 import { register } from 'prom-client';
-import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { heartbeatRules, loadConfig, type Config } from '../config';
 import { findSilentRobots, storeHeartbeats, type StoredUpdate } from '../store/devices';
@@ -10,6 +9,9 @@ import { RobotInboxRelay, type RobotSignaller } from '../ingest/robot-inbox-rela
 import { SilenceSweeper } from '../ingest/silence-sweeper';
 import { HeartbeatPipeline, type PipelineDeps } from '../ingest/heartbeat-pipeline';
 import { connectIngest } from '../ingest/mqtt-ingest';
+import { startSqsSource } from '../ingest/sqs-source';
+import { createSqsClient } from '../infra/sqs';
+import { mqttConnectOptions } from '../infra/mqtt-options';
 import { ingestMetrics, rejectedField, setInboxSource, setPendingSource } from '../ingest/metrics';
 import { connectCommandAcks } from '../ingest/command-acks';
 import { signalCommandAck } from '../clients/commands';
@@ -22,8 +24,8 @@ import { pinHashSecret } from '../domain/lid-pins';
 import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
-/** The ingest worker: MQTT heartbeats in, projection writes and robot workflow signals out. */
-export type IngestWorker = { pipeline: HeartbeatPipeline; mqtt: MqttClient; close(): Promise<void> };
+/** The ingest worker: heartbeats in (MQTT or SQS), projection writes and robot workflow signals out. */
+export type IngestWorker = { pipeline: HeartbeatPipeline; close(): Promise<void> };
 
 export async function startIngestWorker(deps: {
   mqttUrl: string;
@@ -66,15 +68,12 @@ export async function startIngestWorker(deps: {
   });
   setInboxSource(() => robotInboxBacklog(deps.prisma));
   relay.start();
-  const mqtt = await connectIngest({
-    mqttUrl: deps.mqttUrl,
-    clientId: deps.clientId ?? 'fleet-ingest',
-    pipeline,
-    onError: (e) => log.warn({ err: e.message }, 'mqtt error'),
-  });
+  const source = await heartbeatSource(deps.config, deps.mqttUrl, deps.clientId ?? 'fleet-ingest', pipeline, log);
   const acks = await connectCommandAcks({
     mqttUrl: deps.mqttUrl,
     clientId: `${deps.clientId ?? 'fleet-ingest'}-acks`,
+    shareGroup: deps.config.MQTT_SHARE_GROUP,
+    connectOptions: mqttConnectOptions(deps.config),
     deps: {
       signal: (serial, ack) => signalCommandAck(deps.temporal, serial, ack),
       storeRejected: (rejected) => storeRejected(deps.prisma, rejected),
@@ -89,16 +88,35 @@ export async function startIngestWorker(deps: {
   });
   return {
     pipeline,
-    mqtt,
     close: async () => {
       await pipeline.close();
-      await mqtt.endAsync();
+      await source.close();
       await relay.stop();
       await sweeper.stop();
       await acks.close();
       await events?.close();
     },
   };
+}
+
+/** MQTT (shared subscriptions, several connections, TLS) or the IoT Rule's SQS queue, into the pipeline. */
+async function heartbeatSource(config: Config, mqttUrl: string, clientId: string, pipeline: HeartbeatPipeline, log: pino.Logger): Promise<{ close(): Promise<void> }> {
+  if (config.INGEST_SOURCE === 'sqs') {
+    if (!config.SQS_HEARTBEAT_QUEUE_URL) throw new Error('INGEST_SOURCE=sqs needs SQS_HEARTBEAT_QUEUE_URL (npm start runs a local queue when it is unset)');
+    const sqs = createSqsClient({ region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+    const source = startSqsSource({ sqs, queueUrl: config.SQS_HEARTBEAT_QUEUE_URL, receivers: config.SQS_RECEIVERS, pipeline, onError: (e) => log.warn({ err: e.message }, 'sqs error') });
+    return { close: async () => (await source.close(), sqs.destroy()) };
+  }
+  return connectIngest({
+    mqttUrl,
+    clientId,
+    pipeline,
+    shareGroup: config.MQTT_SHARE_GROUP,
+    connections: config.MQTT_CONNECTIONS,
+    maxUnacked: config.MQTT_MAX_UNACKED,
+    connectOptions: mqttConnectOptions(config),
+    onError: (e) => log.warn({ err: e.message }, 'mqtt error'),
+  });
 }
 
 /** The batch pipeline with its metrics and logs, around a way of storing heartbeats (the benchmark's yardsticks bring theirs). */
@@ -152,6 +170,7 @@ async function main(): Promise<void> {
   const connection = await connectTemporal(config);
   const ingest = await startIngestWorker({
     mqttUrl: config.MQTT_URL,
+    clientId: config.MQTT_CLIENT_ID,
     databaseUrl: config.DATABASE_URL,
     prisma: createPrisma(config.DATABASE_URL),
     temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE),

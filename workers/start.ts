@@ -13,6 +13,9 @@ import { listAllRobotSerials } from '../store/software';
 import { connectTemporal, createTemporalClient, ensureSearchAttributes, temporalConnectionOptions } from '../clients/connection';
 import { startTemporalOnPostgres } from '../infra/temporal-postgres';
 import { startTemporalDevServer } from '../infra/temporal-server';
+import { startLocalSqs } from '../infra/sqs-local';
+import { createSqsClient } from '../infra/sqs';
+import { startIotRuleBridge } from '../infra/iot-rule-local';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
 import { createEventStream } from '../api/event-stream';
@@ -107,6 +110,19 @@ async function main(): Promise<void> {
       stops.push(['MQTT broker', broker.stop]);
       mqttUrl = broker.url;
     }
+    let sqsLine = 'off (INGEST_SOURCE=mqtt)';
+    if (config.INGEST_SOURCE === 'sqs' && !config.SQS_HEARTBEAT_QUEUE_URL) {
+      // The production path locally: robots -> broker -> (an IoT Rule's stand-in) -> SQS -> ingest.
+      const queue = await startLocalSqs({ port: config.SQS_LOCAL_PORT });
+      stops.push(['local SQS', queue.stop]);
+      const sqs = createSqsClient({ region: config.AWS_REGION, endpoint: queue.endpoint });
+      const bridge = await startIotRuleBridge({ mqttUrl, sqs, queueUrl: queue.queueUrl });
+      stops.push(['IoT Rule bridge', async () => (await bridge.close(), sqs.destroy())]);
+      Object.assign(config, { SQS_HEARTBEAT_QUEUE_URL: queue.queueUrl, SQS_ENDPOINT: queue.endpoint });
+      sqsLine = `${queue.queueUrl} (local ElasticMQ, fed from MQTT by a stand-in for the AWS IoT Rule)`;
+    } else if (config.INGEST_SOURCE === 'sqs') {
+      sqsLine = config.SQS_HEARTBEAT_QUEUE_URL!;
+    }
 
     const prisma = createPrisma(databaseUrl);
     let greengrassUrl = config.GREENGRASS_ENDPOINT ?? `AWS Greengrass in ${config.AWS_REGION}`;
@@ -163,6 +179,7 @@ async function main(): Promise<void> {
         `  API:          ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
         `  Temporal UI:  ${temporalUi}`,
         `  MQTT:         ${mqttUrl}`,
+        `  SQS:          ${sqsLine}`,
         `  Events:       ${apiUrl}/v1/events/stream (SSE); ${config.AMQP_URL ? `RabbitMQ exchange ${exchangeName(config.EVENTS_ENV)}` : 'RabbitMQ off (AMQP_URL unset)'}`,
         `  API key:      ${apiKey}`,
         `  Lid PINs:     ${config.LID_PIN_FLOW} flow; PIN_HASH_SECRET ${generatedPinSecret ? `generated, kept in ${join(dataDir, 'dev-pin-hash-secret')}` : 'from the environment'}`,

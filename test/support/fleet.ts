@@ -65,6 +65,8 @@ export async function startFleet(
     interceptSignal?: (signal: RobotSignaller) => RobotSignaller;
     /** Another Temporal server than the shared one (test/support/time-skipping.ts). */
     temporalAddress?: string;
+    /** Another MQTT broker than the shared one (with `deps.mqtt` for the worker's own connection). */
+    mqttUrl?: string;
   } = {},
 ): Promise<TestFleet> {
   const logger = opts.logger ?? pino({ level: 'silent' });
@@ -106,7 +108,7 @@ export async function startFleet(
     await running;
     worker = null;
   };
-  const newIngest = () => startIngestWorker({ mqttUrl: required('MQTT_URL'), databaseUrl: required('DATABASE_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger, interceptSignal: opts.interceptSignal });
+  const newIngest = () => startIngestWorker({ mqttUrl: opts.mqttUrl ?? required('MQTT_URL'), databaseUrl: required('DATABASE_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger, interceptSignal: opts.interceptSignal });
 
   await startWorker();
   const eventStream = createEventStream({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
