@@ -232,7 +232,19 @@ export async function runUnderFault(stack: ProcessStack, scenario: FaultScenario
     await client.stop();
     await client.done();
     await load.quiesce();
-    await waitUntil('projection caught up', async () => (await behind(stack, load.lastPublished())).length === 0, 60_000);
+    await waitUntil('projection caught up', async () => (await behind(stack, load.lastPublished())).length === 0, 60_000, async () => {
+      const published = load.lastPublished();
+      const late = await behind(stack, published);
+      const rows = await stack.prisma.device.findMany({ where: { serialNumber: { in: late } }, select: { serialNumber: true, lastHeartbeatAt: true, lastSeenAt: true } });
+      const ingests = await Promise.all(
+        stack.ingestMetricsUrls().map(async ([name, url]) => {
+          const text = await fetch(url, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), (e: Error) => e.message);
+          const metric = (m: string) => new RegExp(`^${m} (\\S+)`, 'm').exec(text)?.[1];
+          return `${name}: pending ${metric('fleet_ingest_pending_messages')}, accepted ${metric('fleet_ingest_heartbeats_accepted_total')}, written ${metric('fleet_ingest_heartbeats_written_total')}; ${stack.output(name).slice(-600)}`;
+        }),
+      );
+      return `behind (serial, last published, stored newest, last seen): ${JSON.stringify(rows.map((r) => [r.serialNumber, published.get(r.serialNumber), r.lastHeartbeatAt?.getTime(), r.lastSeenAt?.getTime()]))}; ${ingests.join(' | ')}`;
+    });
     // The robot workflows may still be working through what queued up: wait until the audit passes.
     const drainStarted = Date.now();
     let audit: string[] = [];

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -9,6 +9,10 @@ import { applyMigrations } from '../../infra/migrate';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../infra/postgres';
 import { startTemporalDevServer, type RunningTemporal } from '../../infra/temporal-server';
 import { startTemporalOnPostgres } from '../../infra/temporal-postgres';
+import { findMosquitto, mosquittoConf } from '../../infra/mosquitto';
+import { startLocalSqs, type LocalSqs } from '../../infra/sqs-local';
+import { createSqsClient } from '../../infra/sqs';
+import { startIotRuleBridge, type IotRuleBridge } from '../../infra/iot-rule-local';
 import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { taskQueues } from '../../temporal.config';
@@ -48,6 +52,8 @@ export type ProcessStack = {
   apiUrl: string;
   apiKey: string;
   ingestMetricsUrl: string;
+  /** Every ingest worker's name and /metrics URL. */
+  ingestMetricsUrls(): [PieceName, string][];
   broker: BrokerKind;
   temporalKind: TemporalKind;
   prisma: Prisma;
@@ -88,15 +94,15 @@ export type ProcessStackOptions = {
   temporal?: TemporalKind;
   /** Workflow worker processes: `worker`, `worker-2`, ... (default 1). */
   workers?: number;
+  /** Ingest worker processes: `ingest`, `ingest-2`, ... (default 1); with MQTT they share the broker's messages (Mosquitto). */
+  ingests?: number;
+  /** MQTT (default) or SQS: a local SQS-compatible server fed by a stand-in for the AWS IoT Rule. */
+  source?: 'mqtt' | 'sqs';
   env?: Record<string, string>;
   greengrassStepMs?: number;
 };
 
-/** Where Mosquitto is: MOSQUITTO_PATH, PATH, or Debian's /usr/sbin (scripts/mosquitto.sh installs it). */
-export function findMosquitto(): string | null {
-  const candidates = [process.env.MOSQUITTO_PATH, ...(process.env.PATH ?? '').split(':').map((d) => d && join(d, 'mosquitto')), '/usr/sbin/mosquitto'];
-  return candidates.find((c): c is string => !!c && existsSync(c)) ?? null;
-}
+export { findMosquitto };
 
 export async function startProcessStack(opts: ProcessStackOptions = {}): Promise<ProcessStack> {
   const broker = opts.broker ?? 'aedes';
@@ -104,7 +110,10 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
   const dir = resolve(repoRoot, '.data', `faults-${process.pid}-${randomUUID().slice(0, 8)}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const [pgPort, temporalPort, uiPort, mqttPort, apiPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [pgPort, temporalPort, uiPort, mqttPort, apiPort, metricsPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const ingests = opts.ingests ?? 1;
+  const source = opts.source ?? 'mqtt';
+  const metricsPorts = [metricsPort, ...(await Promise.all(Array.from({ length: ingests - 1 }, () => freePort())))];
   const temporalDb = join(dir, 'temporal.db');
   const pgDir = join(dir, 'postgres');
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
@@ -150,8 +159,20 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     cleanups.push(() => connection.close());
     const temporal = new Client({ connection });
 
+    let sqs: { queue: LocalSqs; bridge: IotRuleBridge } | null = null;
+    if (source === 'sqs') {
+      const queue = await startLocalSqs({ port: sqsPort });
+      cleanups.push(() => queue.stop());
+      const client = createSqsClient({ region: 'us-east-1', endpoint: queue.endpoint });
+      const bridge = await startIotRuleBridge({ mqttUrl, sqs: client, queueUrl: queue.queueUrl });
+      cleanups.push(async () => (await bridge.close(), client.destroy()));
+      sqs = { queue, bridge };
+    }
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
+      ...(sqs ? { INGEST_SOURCE: 'sqs', SQS_HEARTBEAT_QUEUE_URL: sqs.queue.queueUrl, SQS_ENDPOINT: sqs.queue.endpoint } : {}),
+      // Several ingest workers split the broker's messages as one shared-subscription group (aedes has none).
+      ...(ingests > 1 && broker === 'mosquitto' ? { MQTT_SHARE_GROUP: 'fleet-ingest' } : {}),
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
       MQTT_URL: mqttUrl,
@@ -168,16 +189,22 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const ingestMetricsUrl = `http://127.0.0.1:${metricsPort}/`;
 
-    const ready: Record<PieceKind, (piece: Piece) => Promise<boolean>> = {
+    /** The n-th of a kind (1 for `ingest`, 2 for `ingest-2`). */
+    const nth = (name: PieceName) => Number(name.split('-')[1] ?? 1);
+    const metricsUrlOf = (name: PieceName) => `http://127.0.0.1:${metricsPorts[nth(name) - 1]}/`;
+    const ready: Record<PieceKind, (piece: Piece, name: PieceName) => Promise<boolean>> = {
       worker: (piece) => hasPoller(temporal, piece.child.pid!),
-      ingest: () => responds(ingestMetricsUrl),
+      ingest: (_piece, name) => responds(metricsUrlOf(name)),
       api: () => responds(`${apiUrl}/healthz`),
     };
+    // Each ingest worker keeps its own MQTT session and metrics port, the same across its restarts.
+    const envOf = (name: PieceName) =>
+      kindOf(name) === 'ingest' && nth(name) > 1 ? { ...env, MQTT_CLIENT_ID: `fleet-ingest-${nth(name)}`, INGEST_METRICS_PORT: String(metricsPorts[nth(name) - 1]) } : env;
     const start = async (name: PieceName) => {
-      const piece = spawnPiece(scripts[kindOf(name)], env);
+      const piece = spawnPiece(scripts[kindOf(name)], envOf(name));
       pieces.set(name, piece);
       // A cold start bundles the workflow code: slow on a busy 2-core machine.
-      await waitFor(name, piece, () => ready[kindOf(name)](piece), 180_000);
+      await waitFor(name, piece, () => ready[kindOf(name)](piece, name), 180_000);
     };
     const piece = (name: PieceName) => {
       const p = pieces.get(name);
@@ -202,7 +229,8 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     };
 
     const workers = Array.from({ length: opts.workers ?? 1 }, (_, i): PieceName => (i === 0 ? 'worker' : `worker-${i + 1}`));
-    await Promise.all([...workers.map(start), start('ingest'), start('api')]);
+    const ingestPieces = Array.from({ length: ingests }, (_, i): PieceName => (i === 0 ? 'ingest' : `ingest-${i + 1}`));
+    await Promise.all([...workers.map(start), ...ingestPieces.map(start), start('api')]);
 
     return {
       dir,
@@ -211,6 +239,7 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       apiUrl,
       apiKey,
       ingestMetricsUrl,
+      ingestMetricsUrls: () => ingestPieces.map((name) => [name, metricsUrlOf(name)] as [PieceName, string]),
       broker,
       temporalKind,
       prisma,
@@ -279,39 +308,14 @@ function track(child: ChildProcess): Piece {
   return { child, output: () => output, expectedExit: false };
 }
 
-/**
- * Mosquitto with `persistence true`: sessions, subscriptions and queued QoS 1 messages are saved
- * to disk on shutdown and every second, so they outlive a restart. The queue and in-flight limits
- * are raised from Mosquitto's defaults (1000 queued, 20 in flight per client), which would drop
- * messages queued for an ingest worker that is down for more than a few seconds of a fleet's
- * traffic, and throttle one whose PUBACKs wait for its batch (ingest/ack-gate.ts).
- */
+/** Mosquitto with the settings of infra/mosquitto.ts, its persistence in the stack's folder. */
 function spawnMosquitto(dir: string, port: number): Piece {
   const binary = findMosquitto();
   if (!binary) throw new Error('mosquitto is not installed: run scripts/mosquitto.sh');
   const data = join(dir, 'mosquitto');
   mkdirSync(data, { recursive: true });
   const conf = join(dir, 'mosquitto.conf');
-  const asRoot = process.getuid?.() === 0;
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence true',
-      `persistence_location ${data}/`,
-      'autosave_interval 1',
-      'max_queued_messages 100000',
-      'max_inflight_messages 1000',
-      `message_size_limit ${128 * 1024}`,
-      // As root Mosquitto would switch to the `mosquitto` user, who cannot write this folder.
-      ...(asRoot ? ['user root'] : []),
-      'log_dest stderr',
-      'log_type error',
-      'log_type warning',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(conf, mosquittoConf({ port, dataDir: data }));
   return track(spawn(binary, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
