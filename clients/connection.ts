@@ -34,11 +34,17 @@ const wanted: Record<string, IndexedValueType> = {
 };
 
 /** Registers the contract's search attributes on a cluster that lacks them (the dev server gets them by flag). */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
+  const missing = await missingSearchAttributes(connection, namespace);
+  if (missing.length === 0) return [];
+  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, wanted[name]])) });
+  return missing;
+}
+
+/** The contract's search attributes the namespace lacks (a worker started alone checks, and says what to run). */
+export async function missingSearchAttributes(connection: Connection, namespace: string): Promise<string[]> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
-  const missing = Object.fromEntries(Object.entries(wanted).filter(([name]) => !(name in (existing.customAttributes ?? {}))));
-  if (Object.keys(missing).length === 0) return;
-  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+  return Object.keys(wanted).filter((name) => !(name in (existing.customAttributes ?? {})));
 }
 
 /** The client type, for the factories that receive one (api/, ingest/), which import nothing of Temporal's client library. */

@@ -16,6 +16,7 @@ import { startTemporalDevServer } from '../infra/temporal-server';
 import { startLocalSqs } from '../infra/sqs-local';
 import { createSqsClient } from '../infra/sqs';
 import { startIotRuleBridge } from '../infra/iot-rule-local';
+import { mqttConnectOptions } from '../infra/mqtt-options';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
 import { createEventStream } from '../api/event-stream';
@@ -101,7 +102,9 @@ async function main(): Promise<void> {
     }
     const connection = await connectTemporal(config, temporalAddress);
     stops.push(['Temporal client', () => connection.close()]);
-    await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+    // npm start is the one-machine convenience: it does what `npm run temporal:setup` does, and says so.
+    const added = await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+    if (added.length) log.info({ added, namespace: config.TEMPORAL_NAMESPACE }, 'search attributes registered');
     const temporal = createTemporalClient(connection, config.TEMPORAL_NAMESPACE);
 
     let mqttUrl = config.MQTT_URL;
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
     const greengrass = greengrassClientFromConfig(config, localGreengrass);
     stops.push(['database client', () => prisma.$disconnect()]);
     const workerConnection = await NativeConnection.connect(temporalConnectionOptions(config, temporalAddress));
-    const commandsMqtt = await mqtt.connectAsync(mqttUrl, { clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
+    const commandsMqtt = await mqtt.connectAsync(mqttUrl, { ...mqttConnectOptions(config), clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
     stops.push(['command publisher', () => commandsMqtt.endAsync()]);
     const worker = await createFleetWorker({ connection: workerConnection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass, partners: createPartnerRegistry(config) } });
     const running = worker.run();
