@@ -507,6 +507,8 @@ async function deliveriesTouchedBy(prisma: Prisma, events: OperationsEvent[]): P
     if (e.type === 'ProviderMapping.Created' || e.type === 'ProviderMapping.Ended') {
       const m = await prisma.fleetProviderMapping.findUnique({ where: { provider_deliveryId: { provider: e.data.provider, deliveryId: e.data.deliveryId } } });
       if (m) add(m);
+    } else if (e.type === 'Delivery.StatusChanged') {
+      (await prisma.fleetProviderMapping.findMany({ where: { deliveryId: e.data.deliveryId, endedAt: null } })).forEach(add);
     } else if (e.type.startsWith('Trip.')) {
       const trip = await prisma.fleetTrip.findUnique({ where: { tripId: (e.data as { tripId: string }).tripId } });
       if (!trip) continue;
@@ -521,7 +523,7 @@ async function deliveriesTouchedBy(prisma: Prisma, events: OperationsEvent[]): P
   return signals;
 }
 
-/** The trip of a delivery: the one carrying its delivery id, else the robot's latest trip that names none. */
+/** The trip of a delivery (the one carrying its delivery id, else the robot's latest trip that names none) and Deliveries' status of it. */
 export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingReplica): Promise<DeliverySnapshot> {
   const trip =
     (await prisma.fleetTrip.findFirst({ where: { deliveryId: mapping.deliveryId }, orderBy: { occurredAt: 'desc' } })) ??
@@ -529,11 +531,14 @@ export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingR
       where: { serialNumber: mapping.serial, deliveryId: null },
       orderBy: [{ startedAt: { sort: 'desc', nulls: 'last' } }, { occurredAt: 'desc' }],
     }));
+  const delivery = await prisma.fleetDelivery.findUnique({ where: { deliveryId: mapping.deliveryId } });
   return {
     stage: (trip?.stage as DeliverySnapshot['stage']) ?? null,
     stageAt: trip?.occurredAt.getTime() ?? null,
     outcome: trip?.outcome ?? null,
     ended: mapping.endedAt !== null,
+    deliveryStatus: (delivery?.status as DeliverySnapshot['deliveryStatus']) ?? null,
+    deliveryStatusAt: delivery?.occurredAt.getTime() ?? null,
   };
 }
 

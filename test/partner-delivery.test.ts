@@ -102,6 +102,25 @@ test('a DoorDash delivery is pushed on every stage change and on the interval, w
   expect(doordash.attempts.every((a) => a.status !== 401 && a.status !== 400)).toBe(true);
 });
 
+test("Deliveries' status reaches DoorDash at once; an older one never wins, a newer stage does", async () => {
+  const d = await startDelivery();
+  try {
+    const pickedUp = fact(d.serial, 'Delivery.StatusChanged', { deliveryId: d.deliveryId, status: 'PICKED_UP', merchantId: `m-${d.serial}` });
+    await post(pickedUp);
+    await eventually(() => expect(statusesOf(d)).toContain('PICKED_UP'));
+    const older = { ...fact(d.serial, 'Delivery.StatusChanged', { deliveryId: d.deliveryId, status: 'EN_ROUTE_TO_PICKUP' }), occurredAt: new Date(Date.parse(pickedUp.occurredAt) - 500).toISOString() };
+    const stale = await fleet.request('POST', '/v1/operations-events', older);
+    expect(stale.body.results).toEqual([{ id: older.id, outcome: 'STALE' }]);
+    await post(fact(d.serial, 'Trip.StageChanged', { tripId: d.tripId, stage: 'EN_ROUTE_TO_DROPOFF' }));
+    await eventually(() => expect(statusesOf(d)).toContain('HEADING_TO_DROPOFF_LOCATION'));
+    const seen = statusesOf(d).filter((s, i, all) => s !== all[i - 1]);
+    expect(seen).toEqual(['VEHICLE_ASSIGNED', 'PICKED_UP', 'HEADING_TO_DROPOFF_LOCATION']);
+    expect((await handle(d).query(partnerDeliveryQuery)).snapshot).toMatchObject({ deliveryStatus: 'PICKED_UP', stage: 'EN_ROUTE_TO_DROPOFF' });
+  } finally {
+    await endDelivery(d);
+  }
+});
+
 test('a 429 is retried after its Retry-After and the push arrives', async () => {
   const d = await startDelivery();
   try {
