@@ -171,13 +171,54 @@ test('a 5xx is retried; another 4xx is not, and is recorded as an event while pu
   }
 });
 
-test('only providers with an adapter get a workflow, and a delivery that ended first never starts', async () => {
+test('an Uber delivery is pulled: its workflow pushes nothing, and records Started, each change of status and Ended', async () => {
+  const serial = uniqueSerial('PU');
+  const u = { vehicleId: `uber-vehicle-${serial}`, deliveryId: `uber-delivery-${serial}`, tripId: `trip-${serial}` };
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { gps: { lat: 37.7749, lng: -122.4194 } }));
+  await post(
+    fact(serial, 'Trip.Created', { tripId: u.tripId, tripType: 'DELIVERY', deliveryId: u.deliveryId }),
+    fact(serial, 'ProviderMapping.Created', { provider: 'uber', providerVehicleId: u.vehicleId, deliveryId: u.deliveryId }),
+  );
+  const lifecycle = async () =>
+    (await fleet.prisma.domainEvent.findMany({ where: { serial, type: { startsWith: 'PartnerDelivery.' } }, orderBy: { seq: 'asc' } })).map((e) => [
+      e.type,
+      (e.data as { deliveryStatus: string }).deliveryStatus,
+    ]);
+  await eventually(async () => expect(await lifecycle()).toEqual([['PartnerDelivery.Started', 'ASSIGNED']]));
+  const uberHandle = fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('uber', u.deliveryId));
+  expect((await uberHandle.describe()).typedSearchAttributes.get({ name: 'RobotSerial', type: 'KEYWORD' } as never)).toBe(serial);
+
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'EN_ROUTE_TO_PICKUP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'EN_ROUTE_TO_PICKUP']));
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'AT_PICKUP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'AT_PICKUP']));
+  // LOADING reads as AT_PICKUP too: no event.
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'LOADING' }));
+  await post(fact(serial, 'Delivery.StatusChanged', { deliveryId: u.deliveryId, status: 'PICKED_UP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'PICKED_UP']));
+  await post(fact(serial, 'ProviderMapping.Ended', { provider: 'uber', deliveryId: u.deliveryId }));
+  await eventually(async () => expect((await uberHandle.describe()).status.name).toBe('COMPLETED'));
+
+  expect(await lifecycle()).toEqual([
+    ['PartnerDelivery.Started', 'ASSIGNED'],
+    ['PartnerDelivery.StatusChanged', 'EN_ROUTE_TO_PICKUP'],
+    ['PartnerDelivery.StatusChanged', 'AT_PICKUP'],
+    ['PartnerDelivery.StatusChanged', 'PICKED_UP'],
+    ['PartnerDelivery.Ended', 'PICKED_UP'],
+  ]);
+  expect((await uberHandle.query(partnerDeliveryQuery)).pushes).toBe(0);
+  expect(doordash.pushes.filter((p) => p.body.vehicle_id === u.vehicleId)).toEqual([]);
+  const listed = await fleet.api(`/v1/events?serial=${serial}&type=PartnerDelivery.Ended`);
+  expect(listed.body.events[0].data).toMatchObject({ provider: 'uber', deliveryId: u.deliveryId, providerVehicleId: u.vehicleId, deliveryStatus: 'PICKED_UP' });
+});
+
+test('a provider no module names gets no workflow, and a delivery that ended first never starts', async () => {
   const serial = uniqueSerial('PD');
-  const uber = `uber-${serial}`;
-  await post(fact(serial, 'ProviderMapping.Created', { provider: 'uber', providerVehicleId: 'u1', deliveryId: uber }));
-  await expect(fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('uber', uber)).describe()).rejects.toThrow();
+  const lyft = `lyft-${serial}`;
+  await post(fact(serial, 'ProviderMapping.Created', { provider: 'lyft', providerVehicleId: 'l1', deliveryId: lyft }));
+  await expect(fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('lyft', lyft)).describe()).rejects.toThrow();
   expect((await fleet.api(`/v1/fleet-devices/${serial}`)).body.providerMappings).toEqual([
-    { provider: 'uber', providerVehicleId: 'u1', deliveryId: uber, createdAt: expect.any(String) },
+    { provider: 'lyft', providerVehicleId: 'l1', deliveryId: lyft, createdAt: expect.any(String) },
   ]);
 
   const late = `dd-late-${serial}`;
