@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { DeliveryStatus, TripStage } from './operations-events';
-import { etaSeconds, partnerProgress, type DeliverySnapshot, type PartnerStatusUpdate } from './partner-delivery';
+import { etaSeconds, partnerProgress, type DeliverySnapshot, type LatLng, type PartnerStatusUpdate } from './partner-delivery';
 
 /**
  * DoorDash's side of a partner delivery: the seed's `VehicleStatus` (snake_case, as DoorDash takes
@@ -71,10 +71,14 @@ const headingForDropoff = new Set<DoorDashDeliveryStatus>([
   'HEADING_TO_DROPOFF_LOCATION',
 ]);
 
+/** Straight line at the robot's speed, in seconds; 0 once at the drop-off, or when the drop-off is unknown. */
+export function etaToDropoff(status: DoorDashDeliveryStatus, location: PartnerStatusUpdate['location'], dropoff: LatLng | null): number {
+  return headingForDropoff.has(status) && dropoff ? etaSeconds(location, dropoff, location.speedMph) : 0;
+}
+
 export function buildVehicleStatus(update: PartnerStatusUpdate): VehicleStatus {
   const { status, failure } = doorDashStatus(update.snapshot);
-  const { lat, lng, altitude, speedMph } = update.location;
-  const goingToDropoff = headingForDropoff.has(status);
+  const { lat, lng, altitude } = update.location;
   return {
     vehicle_location: { lat, lng },
     ...(altitude === null ? {} : { elevation: altitude }),
@@ -82,8 +86,7 @@ export function buildVehicleStatus(update: PartnerStatusUpdate): VehicleStatus {
     delivery_status: status,
     ...(update.dropoff ? { dropoff_location: { lat: update.dropoff.lat, lng: update.dropoff.lng } } : {}),
     delivery_failure: failure,
-    // Straight line at the robot's speed; 0 once at the drop-off, or when the drop-off is unknown.
-    eta_to_dropoff: goingToDropoff && update.dropoff ? etaSeconds({ lat, lng }, update.dropoff, speedMph) : 0,
+    eta_to_dropoff: etaToDropoff(status, update.location, update.dropoff),
   };
 }
 

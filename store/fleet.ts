@@ -29,6 +29,7 @@ import { computeFleetStatus, fleetStatuses, type FleetFactsUpdate, type FleetSta
 import { FilterError, type FilterExpr, type FilterFields, type FilterValue } from '../domain/filter';
 import { deliveryStatuses, type OperationsEvent, type OperationsEventOutcome } from '../domain/operations-events';
 import type { DeliverySnapshot } from '../domain/partner-delivery';
+import type { PartnerRobotState, PartnerVehicleRead } from '../domain/partner-vehicle';
 import { robotStateToDevice, type RobotState } from '../domain/robot-state';
 import { filterToSql, filterTypes, sqlOperator, type SqlFilterField, type SqlFilterFields } from './filter-sql';
 
@@ -540,6 +541,38 @@ export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingR
     deliveryStatus: (delivery?.status as DeliverySnapshot['deliveryStatus']) ?? null,
     deliveryStatusAt: delivery?.occurredAt.getTime() ?? null,
   };
+}
+
+/**
+ * The robot a provider's vehicle id is mapped to now (the newest live mapping: a vehicle moved to
+ * another robot, or to another delivery, follows its latest ProviderMapping.Created), with the
+ * delivery as the replicas have it and the robot as its latest heartbeat left it.
+ */
+export async function readPartnerVehicle(prisma: Prisma, provider: string, providerVehicleId: string): Promise<PartnerVehicleRead | null> {
+  const row = await prisma.fleetProviderMapping.findFirst({
+    where: { provider, providerVehicleId, endedAt: null, createdAt: { not: null } },
+    orderBy: [{ createdAt: 'desc' }, { occurredAt: 'desc' }, { deliveryId: 'asc' }],
+  });
+  if (row === null) return null;
+  const mapping = mappingReplica(row);
+  const [snapshot, device] = await Promise.all([
+    deliverySnapshot(prisma, mapping),
+    prisma.device.findUnique({
+      where: { serialNumber: mapping.serial },
+      select: { lat: true, lng: true, altitude: true, speedMph: true, locationUpdatedAt: true, lidIsOpen: true, lidUpdatedAt: true, batteryPercent: true, online: true },
+    }),
+  ]);
+  const robot: PartnerRobotState | null = device && {
+    location:
+      device.lat === null || device.lng === null
+        ? null
+        : { lat: device.lat, lng: device.lng, altitude: device.altitude, speedMph: device.speedMph, updatedAt: msOrNull(device.locationUpdatedAt) },
+    lidOpen: device.lidIsOpen,
+    lidUpdatedAt: msOrNull(device.lidUpdatedAt),
+    batteryPercent: device.batteryPercent,
+    online: device.online,
+  };
+  return { mapping, snapshot, robot };
 }
 
 // ---- What the workflows record
