@@ -92,6 +92,9 @@ export const configSchema = z.object({
   /** Token buckets (api/rate-limit.ts): per API key, and per client IP for requests without a valid key; a rate of 0 is no limit. */
   API_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(100),
   API_RATE_BURST: z.coerce.number().int().min(1).default(500),
+  /** The same for keys with partner scopes only (GET /v1/partners/...): partners are outside callers, polling vehicles. */
+  PARTNER_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(10),
+  PARTNER_RATE_BURST: z.coerce.number().int().min(1).default(50),
   IP_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).default(50),
   IP_RATE_BURST: z.coerce.number().int().min(1).default(200),
   /** PIN checks through the API per robot (POST .../unlock-pin/validate), before the lockout's database lock. */

@@ -10,6 +10,7 @@ import { deviceRoutes } from './devices';
 import { driveuUnitRoutes, driveuWebhookRoutes } from './driveu';
 import { fleetDeviceRoutes } from './fleet-devices';
 import { operationsEventRoutes } from './operations-events';
+import { partnerRoutes } from './partners';
 import { commandRoutes } from './commands';
 import { lidRoutes } from './lid';
 import { errorHandler, routeNotFound } from './errors';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(fleetDeviceRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(operationsEventRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(driveuUnitRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
+  app.use(partnerRoutes(routeDeps));
 
   app.use(routeNotFound);
   app.use(errorHandler(logger));

@@ -20,6 +20,7 @@ import { registerGreengrassPaths } from './deployments';
 import { registerDriveuPaths } from './driveu';
 import { registerFleetDevicePaths } from './fleet-devices';
 import { registerOperationsEventPaths } from './operations-events';
+import { registerPartnerPaths } from './partners';
 
 /** The OpenAPI document, generated from the zod schemas the routes validate with. */
 
@@ -123,6 +124,7 @@ export function buildOpenApiDocument(): object {
   registerFleetDevicePaths(registry, secured);
   registerOperationsEventPaths(registry, secured);
   registerDriveuPaths(registry, secured);
+  registerPartnerPaths(registry, secured);
 
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',

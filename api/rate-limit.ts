@@ -3,22 +3,35 @@ import { Counter, register } from 'prom-client';
 import type { Config } from '../config';
 import { serialSchema } from '../domain/heartbeat';
 import { RateLimiter, type BucketPolicy } from '../domain/rate-limit';
-import { findKey, type ApiKey, type Scope } from './auth';
+import { findKey, isPartnerKey, type ApiKey, type Scope } from './auth';
 import { ApiError } from './errors';
 
 /**
- * Request rate limits: a token bucket per API key for requests that present a valid key, and one
- * per client IP for everything else (the DriveU webhook, health, metrics, OpenAPI, and requests
- * with a missing or wrong key). PIN checks through the API have a bucket per robot as well.
+ * Request rate limits: a token bucket per API key for requests that present a valid key (a
+ * partner's key with the partners' own policy), and one per client IP for everything else (the
+ * DriveU webhook, health, metrics, OpenAPI, and requests with a missing or wrong key). PIN checks
+ * through the API have a bucket per robot as well.
  * Over a limit: 429 RESOURCE_EXHAUSTED with Retry-After. Buckets live in this process's memory:
  * with several API processes, each allows the rate.
  */
 
-export type RateLimitSettings = { perKey: BucketPolicy | null; perClientIp: BucketPolicy | null; pinChecksPerRobot: BucketPolicy | null };
+export type RateLimitSettings = {
+  perKey: BucketPolicy | null;
+  perPartnerKey: BucketPolicy | null;
+  perClientIp: BucketPolicy | null;
+  pinChecksPerRobot: BucketPolicy | null;
+};
 
 type LimitConfig = Pick<
   Config,
-  'API_RATE_LIMIT_PER_SECOND' | 'API_RATE_BURST' | 'IP_RATE_LIMIT_PER_SECOND' | 'IP_RATE_BURST' | 'PIN_CHECK_RATE_PER_SECOND' | 'PIN_CHECK_BURST'
+  | 'API_RATE_LIMIT_PER_SECOND'
+  | 'API_RATE_BURST'
+  | 'PARTNER_RATE_LIMIT_PER_SECOND'
+  | 'PARTNER_RATE_BURST'
+  | 'IP_RATE_LIMIT_PER_SECOND'
+  | 'IP_RATE_BURST'
+  | 'PIN_CHECK_RATE_PER_SECOND'
+  | 'PIN_CHECK_BURST'
 >;
 
 /** A rate of 0 turns a limit off. */
@@ -26,13 +39,14 @@ export function rateLimitSettings(config: LimitConfig): RateLimitSettings {
   const policy = (ratePerSecond: number, burst: number) => (ratePerSecond > 0 ? { ratePerSecond, burst } : null);
   return {
     perKey: policy(config.API_RATE_LIMIT_PER_SECOND, config.API_RATE_BURST),
+    perPartnerKey: policy(config.PARTNER_RATE_LIMIT_PER_SECOND, config.PARTNER_RATE_BURST),
     perClientIp: policy(config.IP_RATE_LIMIT_PER_SECOND, config.IP_RATE_BURST),
     pinChecksPerRobot: policy(config.PIN_CHECK_RATE_PER_SECOND, config.PIN_CHECK_BURST),
   };
 }
 
 const THROTTLED = 'fleet_http_throttled_total';
-type LimitName = 'api_key' | 'client_ip' | 'pin_checks';
+type LimitName = 'api_key' | 'partner_key' | 'client_ip' | 'pin_checks';
 
 function throttledCounter(): Counter<'limit'> {
   return (
@@ -53,9 +67,10 @@ function refuse(res: Response, limit: LimitName, who: string, policy: BucketPoli
   );
 }
 
-/** Mounted before every route: per API key, or per client IP without a valid key. */
+/** Mounted before every route: per API key (a partner's with the partners' policy), or per client IP without a valid key. */
 export function rateLimit(keys: ApiKey[], settings: RateLimitSettings, now: () => number = Date.now): RequestHandler {
   const perKey = settings.perKey && new RateLimiter(settings.perKey);
+  const perPartnerKey = settings.perPartnerKey && new RateLimiter(settings.perPartnerKey);
   const perClientIp = settings.perClientIp && new RateLimiter(settings.perClientIp);
   throttledCounter();
   return (req, res, next) => {
@@ -63,7 +78,9 @@ export function rateLimit(keys: ApiKey[], settings: RateLimitSettings, now: () =
     const key = presented ? findKey(keys, presented) : undefined;
     // Keyed by the key's digest: the limiter never holds a key.
     const [limiter, client, limit, who] = key
-      ? [perKey, `key:${key.hash.toString('hex')}`, 'api_key' as const, 'this API key']
+      ? isPartnerKey(key)
+        ? [perPartnerKey, `key:${key.hash.toString('hex')}`, 'partner_key' as const, 'this API key']
+        : [perKey, `key:${key.hash.toString('hex')}`, 'api_key' as const, 'this API key']
       : [perClientIp, `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`, 'client_ip' as const, 'this client address'];
     if (!limiter) return next();
     const take = limiter.take(client, now());

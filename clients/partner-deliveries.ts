@@ -1,4 +1,5 @@
 import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { partnerReceives } from '../activities/partners';
 import type { ProviderMappingReplica } from '../domain/fleet-facts';
 import type { DeliverySnapshot } from '../domain/partner-delivery';
 import { searchAttributes, taskQueues, workflowIds } from '../temporal.config';
@@ -7,7 +8,10 @@ import { isAlreadyStarted, isWorkflowNotFound } from './errors';
 
 /** Partner delivery workflows (`partner-delivery:<provider>:<deliveryId>`), told of each change of their delivery. */
 
-/** An active mapping starts (or signals) its workflow; an ended one only signals, and a delivery that has ended never starts again. */
+/**
+ * An active mapping starts (or signals) its workflow; an ended one only signals, and a delivery that
+ * has ended never starts again. The workflow pushes to the provider or, for one that pulls, records.
+ */
 export async function signalPartnerDelivery(
   client: Client,
   mapping: ProviderMappingReplica,
@@ -31,6 +35,7 @@ export async function signalPartnerDelivery(
           providerVehicleId: mapping.providerVehicleId,
           dropoff: mapping.dropoff,
           pushIntervalMs: opts.pushIntervalMs,
+          receives: partnerReceives(mapping.provider) ?? 'push',
         },
       ],
       signal: deliverySnapshotSignal,

@@ -19,6 +19,9 @@ export const eventTypes = [
   'Deployment.Cancelled',
   'PartnerDelivery.PushRejected',
   'PartnerDelivery.PushFailed',
+  'PartnerDelivery.Started',
+  'PartnerDelivery.StatusChanged',
+  'PartnerDelivery.Ended',
 ] as const;
 
 export const domainEventSchema = z.object({

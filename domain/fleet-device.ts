@@ -6,7 +6,8 @@ import { fleetStatuses, type FleetStatus } from './fleet-status';
 /**
  * The seed's `coco.fleet.v1.FleetDevice` in proto3 JSON (camelCase, enums by value name), with the
  * derived status flattened as CONTRACT.md shows it: `status` (ON_TRIP...) and `statusReason`.
- * Beyond the seed: `deployment`, `providerMappings[].deliveryId`, `replicaMetadata.deploymentsLastSynced`.
+ * Beyond the seed: `deployment`, `activeDelivery` (seed 001's view keeps the active delivery's status,
+ * merchant and customer), `providerMappings[].deliveryId`, `replicaMetadata.deploymentsLastSynced`.
  */
 
 const timestamp = z.string().describe('RFC 3339 timestamp');
@@ -21,13 +22,23 @@ export const fleetDeviceSchema = z.object({
       tripId: z.string(),
       tripType: z.string().describe('TRIP_TYPE_DELIVERY, ...; TRIP_TYPE_UNSPECIFIED until Trip.Created arrives'),
       currentStage: z.string().describe('TRIP_STAGE_AT_PICKUP, ...'),
-      demandId: z.string(),
+      demandId: z.string().describe("the trip's delivery's, from Delivery.StatusChanged; empty until known"),
       deliveryId: z.string(),
-      merchantId: z.string(),
-      customerId: z.string(),
+      merchantId: z.string().describe("the trip's delivery's, from Delivery.StatusChanged; empty until known"),
+      customerId: z.string().describe("the trip's delivery's, from Delivery.StatusChanged; empty until known"),
       startedAt: timestamp.nullable(),
     })
     .nullable(),
+  activeDelivery: z
+    .object({
+      deliveryId: z.string(),
+      status: z.string().describe('DELIVERY_STATUS_EN_ROUTE_TO_DROPOFF, ...'),
+      merchantId: z.string(),
+      customerId: z.string(),
+      demandId: z.string(),
+    })
+    .nullable()
+    .describe("the delivery the robot is on: its active trip's, else its newest unfinished one (Delivery.StatusChanged)"),
   activePilot: z
     .object({ pilotId: z.string(), pilotName: z.string(), sessionStartedAt: timestamp.nullable(), sessionId: z.string() })
     .nullable()
@@ -88,8 +99,10 @@ export function isPotentiallyStale(deviceSyncedAt: number | null, now: number, s
 }
 
 export function toFleetDevice(row: FleetRow, ctx: FleetDeviceContext): FleetDevice {
-  const { activeTrip, foTasks, deployment, providerMappings } = row.facts;
+  const { activeTrip, foTasks, deployment, providerMappings, activeDelivery } = row.facts;
   const driveu = ctx.device.driveuStatus;
+  // The trip shows its delivery's ids once Deliveries has named them.
+  const tripDelivery = activeDelivery !== null && activeTrip?.deliveryId === activeDelivery.deliveryId ? activeDelivery : null;
   return {
     name: fleetDeviceName(row.serial),
     device: ctx.device,
@@ -99,11 +112,18 @@ export function toFleetDevice(row: FleetRow, ctx: FleetDeviceContext): FleetDevi
       tripId: activeTrip.tripId,
       tripType: `TRIP_TYPE_${activeTrip.tripType ?? 'UNSPECIFIED'}`,
       currentStage: `TRIP_STAGE_${activeTrip.stage}`,
-      demandId: '',
+      demandId: tripDelivery?.demandId ?? '',
       deliveryId: activeTrip.deliveryId ?? '',
-      merchantId: '',
-      customerId: '',
+      merchantId: tripDelivery?.merchantId ?? '',
+      customerId: tripDelivery?.customerId ?? '',
       startedAt: iso(activeTrip.startedAt),
+    },
+    activeDelivery: activeDelivery && {
+      deliveryId: activeDelivery.deliveryId,
+      status: `DELIVERY_STATUS_${activeDelivery.status}`,
+      merchantId: activeDelivery.merchantId ?? '',
+      customerId: activeDelivery.customerId ?? '',
+      demandId: activeDelivery.demandId ?? '',
     },
     activePilot: driveu.pilotConnected
       ? { pilotId: '', pilotName: '', sessionStartedAt: iso(row.pilotSessionStartedAt), sessionId: driveu.sessionId }

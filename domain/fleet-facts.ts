@@ -1,7 +1,9 @@
 import type { BusinessFacts } from './fleet-status';
 import {
   openFoTaskStatuses,
+  terminalDeliveryStatuses,
   terminalTripStages,
+  type DeliveryStatus,
   type FoTaskStatus,
   type FoTaskType,
   type OperationsEventOf,
@@ -56,6 +58,18 @@ export type ProviderMappingReplica = {
   providerVehicleId: string | null;
   dropoff: { lat: number; lng: number } | null;
   createdAt: number | null;
+  endedAt: number | null;
+  occurredAt: number;
+};
+
+export type DeliveryReplica = {
+  deliveryId: string;
+  serial: string;
+  status: DeliveryStatus;
+  merchantId: string | null;
+  customerId: string | null;
+  demandId: string | null;
+  /** When a terminal status (DELIVERED, CANCELLED, FAILED) was reached. */
   endedAt: number | null;
   occurredAt: number;
 };
@@ -213,6 +227,28 @@ export const applyProviderMappingEnded: Reduce<ProviderMappingReplica, 'Provider
   });
 };
 
+/**
+ * A newer status wins, and a terminal one is final. The merchant, customer and demand ids never
+ * change for a delivery: the newest fact naming one wins, and an older fact only fills in one
+ * still missing (it cannot move the status).
+ */
+export const applyDeliveryStatusChanged: Reduce<DeliveryReplica, 'Delivery.StatusChanged'> = (current, e) => {
+  const t = ms(e);
+  const takesStatus = current === null || (current.endedAt === null && newer(current, t));
+  const id = (given: string | undefined, held: string | null | undefined) => (takesStatus ? (given ?? held ?? null) : (held ?? given ?? null));
+  const status = takesStatus ? e.data.status : current!.status;
+  return changed(current, {
+    deliveryId: e.data.deliveryId,
+    serial: takesStatus ? e.serial : current!.serial,
+    status,
+    merchantId: id(e.data.merchantId, current?.merchantId),
+    customerId: id(e.data.customerId, current?.customerId),
+    demandId: id(e.data.demandId, current?.demandId),
+    endedAt: current?.endedAt ?? (terminalDeliveryStatuses.includes(status) ? t : null),
+    occurredAt: takesStatus ? t : current!.occurredAt,
+  });
+};
+
 // ---- One robot's facts, as the fleet_devices row holds them.
 
 export type FleetRowFacts = {
@@ -221,20 +257,32 @@ export type FleetRowFacts = {
   foTasks: Pick<FoTaskReplica, 'taskId' | 'taskType' | 'status' | 'createdAt'>[];
   deployment: Pick<DeploymentReplica, 'deploymentId' | 'locationId' | 'needsPickup'> | null;
   providerMappings: Pick<ProviderMappingReplica, 'provider' | 'providerVehicleId' | 'deliveryId' | 'createdAt'>[];
+  /** The delivery the robot is on: its active trip's, else its newest unfinished one. */
+  activeDelivery: Pick<DeliveryReplica, 'deliveryId' | 'status' | 'merchantId' | 'customerId' | 'demandId'> | null;
 };
 
 const latestFirst = (a: { startedAt: number | null; occurredAt: number }, b: typeof a) =>
   (b.startedAt ?? b.occurredAt) - (a.startedAt ?? a.occurredAt);
 
-/** The robot's current facts from its replicas: the newest unfinished trip and deployment, open tasks, live mappings. */
+/**
+ * The robot's current facts from its replicas: the newest unfinished trip and deployment, open
+ * tasks, live mappings, and the delivery it is on (`deliveries` holds the robot's unfinished
+ * deliveries and those its unfinished trips name).
+ */
 export function fleetRowFacts(replicas: {
   trips: TripReplica[];
   tasks: FoTaskReplica[];
   deployments: DeploymentReplica[];
   mappings: ProviderMappingReplica[];
+  deliveries?: DeliveryReplica[];
 }): FleetRowFacts {
   const trip = replicas.trips.filter((t) => t.endedAt === null).sort(latestFirst)[0] ?? null;
   const deployment = replicas.deployments.filter((d) => d.endedAt === null).sort(latestFirst)[0] ?? null;
+  const deliveries = replicas.deliveries ?? [];
+  const delivery =
+    (trip?.deliveryId != null ? deliveries.find((d) => d.deliveryId === trip.deliveryId) : undefined) ??
+    deliveries.filter((d) => d.endedAt === null).sort((a, b) => b.occurredAt - a.occurredAt || a.deliveryId.localeCompare(b.deliveryId))[0] ??
+    null;
   return {
     activeTrip: trip && { tripId: trip.tripId, tripType: trip.tripType, stage: trip.stage, deliveryId: trip.deliveryId, startedAt: trip.startedAt },
     foTasks: replicas.tasks
@@ -246,6 +294,13 @@ export function fleetRowFacts(replicas: {
       .filter((m) => m.endedAt === null)
       .sort((a, b) => (a.createdAt ?? a.occurredAt) - (b.createdAt ?? b.occurredAt))
       .map(({ provider, providerVehicleId, deliveryId, createdAt }) => ({ provider, providerVehicleId, deliveryId, createdAt })),
+    activeDelivery: delivery && {
+      deliveryId: delivery.deliveryId,
+      status: delivery.status,
+      merchantId: delivery.merchantId,
+      customerId: delivery.customerId,
+      demandId: delivery.demandId,
+    },
   };
 }
 

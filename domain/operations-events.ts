@@ -22,15 +22,31 @@ export const tripStages = [
 ] as const;
 export const foTaskTypes = ['BATTERY_SWAP', 'UNSTUCK_BOT', 'INSPECT', 'REPAIR', 'PICKUP', 'DROPOFF'] as const;
 export const foTaskStatuses = ['PENDING', 'ASSIGNED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'] as const;
+/** A delivery as Deliveries reports it (README "Delivery facts"); the seeds name no statuses, so these are ours. */
+export const deliveryStatuses = [
+  'PENDING',
+  'ASSIGNED',
+  'EN_ROUTE_TO_PICKUP',
+  'AT_PICKUP',
+  'PICKED_UP',
+  'EN_ROUTE_TO_DROPOFF',
+  'AT_DROPOFF',
+  'DELIVERED',
+  'CANCELLED',
+  'FAILED',
+] as const;
 
 export type TripType = (typeof tripTypes)[number];
 export type TripStage = (typeof tripStages)[number];
 export type FoTaskType = (typeof foTaskTypes)[number];
 export type FoTaskStatus = (typeof foTaskStatuses)[number];
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
 /** Stages after which a trip is no longer active. */
 export const terminalTripStages: readonly TripStage[] = ['COMPLETED', 'CANCELLED'];
 export const openFoTaskStatuses: readonly FoTaskStatus[] = ['PENDING', 'ASSIGNED', 'IN_PROGRESS'];
+/** Statuses after which a delivery is over: final, as a trip's end is. */
+export const terminalDeliveryStatuses: readonly DeliveryStatus[] = ['DELIVERED', 'CANCELLED', 'FAILED'];
 
 /** An enum that takes `VALUE` or `PREFIX_VALUE` and yields `VALUE`. */
 function seedEnum<const T extends readonly [string, ...string[]]>(values: T, prefix: string) {
@@ -42,14 +58,18 @@ export const tripTypeSchema = seedEnum(tripTypes, 'TRIP_TYPE_');
 export const tripStageSchema = seedEnum(tripStages, 'TRIP_STAGE_');
 export const foTaskTypeSchema = seedEnum(foTaskTypes, 'FO_TASK_TYPE_');
 export const foTaskStatusSchema = seedEnum(foTaskStatuses, 'FO_TASK_STATUS_');
+export const deliveryStatusSchema = seedEnum(deliveryStatuses, 'DELIVERY_STATUS_');
 
 const entityId = z.string().min(1).max(200);
-const provider = z
+/** A partner's name, as ProviderMapping facts and the partner routes take it: case-insensitive, kept lower case. */
+export const providerSchema = z
   .string()
   .min(1)
   .max(50)
   .regex(/^[A-Za-z0-9_-]+$/, 'provider may hold only letters, digits, "_" and "-"')
   .transform((p) => p.toLowerCase());
+/** A partner's own id for the vehicle (our robot) on one of its deliveries. */
+export const providerVehicleIdSchema = entityId;
 
 const envelope = {
   id: entityId.describe('unique per fact: a repeat with the same id changes nothing'),
@@ -71,12 +91,19 @@ export const operationsEventSchema = z.discriminatedUnion('type', [
   fact('Deployment.PickupRequested', { deploymentId: entityId }),
   fact('Deployment.Ended', { deploymentId: entityId }),
   fact('ProviderMapping.Created', {
-    provider,
-    providerVehicleId: entityId,
+    provider: providerSchema,
+    providerVehicleId: providerVehicleIdSchema,
     deliveryId: entityId,
     dropoff: z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) }).optional(),
   }),
-  fact('ProviderMapping.Ended', { provider, deliveryId: entityId }),
+  fact('ProviderMapping.Ended', { provider: providerSchema, deliveryId: entityId }),
+  fact('Delivery.StatusChanged', {
+    deliveryId: entityId,
+    status: deliveryStatusSchema,
+    merchantId: entityId.optional(),
+    customerId: entityId.optional(),
+    demandId: entityId.optional(),
+  }),
 ]);
 export type OperationsEvent = z.output<typeof operationsEventSchema>;
 export type OperationsEventType = OperationsEvent['type'];

@@ -1,9 +1,10 @@
-import type { TripStage } from './operations-events';
+import type { DeliveryStatus, TripStage } from './operations-events';
 
 /**
  * A partner delivery as the partner-delivery workflow follows it, provider-agnostic: the trip's
- * stage, its outcome and whether the provider mapping has ended. The API sends whole snapshots
- * read from the replicas, so a repeated or late snapshot merges without moving anything back.
+ * stage, Deliveries' status of the delivery, the trip's outcome and whether the provider mapping
+ * has ended. The API sends whole snapshots read from the replicas, so a repeated or late snapshot
+ * merges without moving anything back.
  */
 
 export type DeliverySnapshot = {
@@ -12,23 +13,69 @@ export type DeliverySnapshot = {
   stageAt: number | null;
   outcome: string | null;
   ended: boolean;
+  /** From Delivery.StatusChanged; absent in snapshots sent before deliveries had a status. */
+  deliveryStatus?: DeliveryStatus | null;
+  deliveryStatusAt?: number | null;
 };
 
 export const emptySnapshot: DeliverySnapshot = { stage: null, stageAt: null, outcome: null, ended: false };
 
-/** The newer stage wins; an outcome and the end, once known, stay. */
+const isNewer = (at: number | null | undefined, than: number | null | undefined) => than == null || (at ?? 0) > than;
+
+/** The newer stage and delivery status win; an outcome and the end, once known, stay. */
 export function mergeSnapshot(current: DeliverySnapshot, incoming: DeliverySnapshot): DeliverySnapshot {
-  const stageNewer = incoming.stage !== null && (current.stageAt === null || (incoming.stageAt ?? 0) > current.stageAt);
+  const stageNewer = incoming.stage !== null && isNewer(incoming.stageAt, current.stageAt);
+  const statusNewer = incoming.deliveryStatus != null && isNewer(incoming.deliveryStatusAt, current.deliveryStatusAt);
+  const status = statusNewer ? incoming : current;
   return {
     stage: stageNewer ? incoming.stage : current.stage,
     stageAt: stageNewer ? incoming.stageAt : current.stageAt,
     outcome: current.outcome ?? incoming.outcome,
     ended: current.ended || incoming.ended,
+    // Only once a status is known, so snapshots of runs started before keep their shape.
+    ...(status.deliveryStatus != null ? { deliveryStatus: status.deliveryStatus, deliveryStatusAt: status.deliveryStatusAt ?? null } : {}),
   };
 }
 
 /** Two snapshots a partner would be told apart: a change here is pushed at once. */
-export const partnerVisible = (s: DeliverySnapshot) => `${s.stage ?? ''}|${s.outcome ?? ''}`;
+export const partnerVisible = (s: DeliverySnapshot) => `${s.stage ?? ''}|${s.outcome ?? ''}${s.deliveryStatus ? `|${s.deliveryStatus}` : ''}`;
+
+/** Where a delivery stands for its partner, in our delivery status names, with a reason when it failed or was cancelled. */
+export type PartnerProgress = { status: DeliveryStatus; failure: string | null };
+
+const statusOfStage: Record<TripStage, DeliveryStatus> = {
+  SCHEDULED: 'ASSIGNED',
+  EN_ROUTE_TO_PICKUP: 'EN_ROUTE_TO_PICKUP',
+  AT_PICKUP: 'AT_PICKUP',
+  LOADING: 'AT_PICKUP',
+  LOADED: 'PICKED_UP',
+  EN_ROUTE_TO_DROPOFF: 'EN_ROUTE_TO_DROPOFF',
+  AT_DROPOFF: 'AT_DROPOFF',
+  UNLOADING: 'AT_DROPOFF',
+  COMPLETED: 'DELIVERED',
+  CANCELLED: 'CANCELLED',
+};
+
+const successfulOutcomes = new Set(['DELIVERED', 'COMPLETED', 'SUCCESS', 'SUCCEEDED']);
+const isCancelled = (text: string) => /^CANCEL+ED$/.test(text);
+
+/**
+ * Deliveries' word on an end (delivered, cancelled, failed) is final, then the trip's outcome;
+ * otherwise the newer of Deliveries' status and the trip's stage (Deliveries' on a tie).
+ */
+export function partnerProgress(s: DeliverySnapshot): PartnerProgress {
+  const told = s.deliveryStatus ?? null;
+  if (told === 'DELIVERED') return { status: told, failure: null };
+  if (told === 'CANCELLED' || told === 'FAILED') return { status: told, failure: told };
+  if (s.outcome !== null) {
+    const outcome = s.outcome.toUpperCase();
+    if (successfulOutcomes.has(outcome)) return { status: 'DELIVERED', failure: null };
+    return { status: isCancelled(outcome) ? 'CANCELLED' : 'FAILED', failure: outcome };
+  }
+  const byStage = s.stage === null ? null : statusOfStage[s.stage];
+  if (told !== null && (byStage === null || (s.deliveryStatusAt ?? 0) >= (s.stageAt ?? 0))) return { status: told, failure: null };
+  return { status: byStage ?? 'ASSIGNED', failure: null };
+}
 
 export type LatLng = { lat: number; lng: number };
 

@@ -1,11 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { TripStage } from './operations-events';
-import { etaSeconds, type PartnerStatusUpdate } from './partner-delivery';
+import type { DeliveryStatus, TripStage } from './operations-events';
+import { etaSeconds, partnerProgress, type DeliverySnapshot, type LatLng, type PartnerStatusUpdate } from './partner-delivery';
 
 /**
  * DoorDash's side of a partner delivery: the seed's `VehicleStatus` (snake_case, as DoorDash takes
- * it at POST /v3/vehicles/status), our trip stage mapped to DoorDash's delivery status, and
+ * it at POST /v3/vehicles/status), where the delivery stands mapped to DoorDash's delivery status, and
  * DoorDash's JWT (HS256, header `dd-ver: DD-JWT-V1`). Seed 000 names one status,
  * HEADING_TO_DROPOFF_LOCATION; the others follow its pattern (README, "Partner status push").
  */
@@ -23,30 +23,28 @@ export const doordashDeliveryStatuses = [
 ] as const;
 export type DoorDashDeliveryStatus = (typeof doordashDeliveryStatuses)[number];
 
-const byStage: Record<TripStage, DoorDashDeliveryStatus> = {
-  SCHEDULED: 'VEHICLE_ASSIGNED',
+const byStatus: Record<DeliveryStatus, DoorDashDeliveryStatus> = {
+  PENDING: 'VEHICLE_ASSIGNED',
+  ASSIGNED: 'VEHICLE_ASSIGNED',
   EN_ROUTE_TO_PICKUP: 'HEADING_TO_PICKUP_LOCATION',
   AT_PICKUP: 'ARRIVED_AT_PICKUP_LOCATION',
-  LOADING: 'ARRIVED_AT_PICKUP_LOCATION',
-  LOADED: 'PICKED_UP',
+  PICKED_UP: 'PICKED_UP',
   EN_ROUTE_TO_DROPOFF: 'HEADING_TO_DROPOFF_LOCATION',
   AT_DROPOFF: 'ARRIVED_AT_DROPOFF_LOCATION',
-  UNLOADING: 'ARRIVED_AT_DROPOFF_LOCATION',
-  COMPLETED: 'DELIVERED',
+  DELIVERED: 'DELIVERED',
   CANCELLED: 'DELIVERY_CANCELLED',
+  FAILED: 'DELIVERY_FAILED',
 };
 
-const successfulOutcomes = new Set(['DELIVERED', 'COMPLETED', 'SUCCESS', 'SUCCEEDED']);
+/** Where the delivery stands (domain/partner-delivery.ts partnerProgress), in DoorDash's names. */
+export function doorDashStatus(snapshot: DeliverySnapshot): { status: DoorDashDeliveryStatus; failure: string | null } {
+  const { status, failure } = partnerProgress(snapshot);
+  return { status: byStatus[status], failure };
+}
 
 /** A trip's outcome decides the end: delivered, cancelled, or failed with the outcome as the reason. */
 export function toDoorDashStatus(stage: TripStage | null, outcome: string | null): { status: DoorDashDeliveryStatus; failure: string | null } {
-  if (outcome !== null) {
-    const normalised = outcome.toUpperCase();
-    if (successfulOutcomes.has(normalised)) return { status: 'DELIVERED', failure: null };
-    if (/^CANCEL+ED$/.test(normalised)) return { status: 'DELIVERY_CANCELLED', failure: normalised };
-    return { status: 'DELIVERY_FAILED', failure: normalised };
-  }
-  return { status: stage === null ? 'VEHICLE_ASSIGNED' : byStage[stage], failure: null };
+  return doorDashStatus({ stage, stageAt: null, outcome, ended: false });
 }
 
 const location = z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) }).strict();
@@ -65,13 +63,22 @@ export const vehicleStatusSchema = z
   .strict();
 export type VehicleStatus = z.infer<typeof vehicleStatusSchema>;
 
-const beforeDropoff = new Set<TripStage>(['SCHEDULED', 'EN_ROUTE_TO_PICKUP', 'AT_PICKUP', 'LOADING', 'LOADED', 'EN_ROUTE_TO_DROPOFF']);
+const headingForDropoff = new Set<DoorDashDeliveryStatus>([
+  'VEHICLE_ASSIGNED',
+  'HEADING_TO_PICKUP_LOCATION',
+  'ARRIVED_AT_PICKUP_LOCATION',
+  'PICKED_UP',
+  'HEADING_TO_DROPOFF_LOCATION',
+]);
+
+/** Straight line at the robot's speed, in seconds; 0 once at the drop-off, or when the drop-off is unknown. */
+export function etaToDropoff(status: DoorDashDeliveryStatus, location: PartnerStatusUpdate['location'], dropoff: LatLng | null): number {
+  return headingForDropoff.has(status) && dropoff ? etaSeconds(location, dropoff, location.speedMph) : 0;
+}
 
 export function buildVehicleStatus(update: PartnerStatusUpdate): VehicleStatus {
-  const { stage, outcome } = update.snapshot;
-  const { status, failure } = toDoorDashStatus(stage, outcome);
-  const { lat, lng, altitude, speedMph } = update.location;
-  const goingToDropoff = outcome === null && (stage === null || beforeDropoff.has(stage));
+  const { status, failure } = doorDashStatus(update.snapshot);
+  const { lat, lng, altitude } = update.location;
   return {
     vehicle_location: { lat, lng },
     ...(altitude === null ? {} : { elevation: altitude }),
@@ -79,8 +86,7 @@ export function buildVehicleStatus(update: PartnerStatusUpdate): VehicleStatus {
     delivery_status: status,
     ...(update.dropoff ? { dropoff_location: { lat: update.dropoff.lat, lng: update.dropoff.lng } } : {}),
     delivery_failure: failure,
-    // Straight line at the robot's speed; 0 once at the drop-off, or when the drop-off is unknown.
-    eta_to_dropoff: goingToDropoff && update.dropoff ? etaSeconds({ lat, lng }, update.dropoff, speedMph) : 0,
+    eta_to_dropoff: etaToDropoff(status, update.location, update.dropoff),
   };
 }
 

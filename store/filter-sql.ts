@@ -11,6 +11,8 @@ export type SqlFilterField = {
   sql: Prisma.Sql;
   /** Maps a filter value to what the column holds. */
   toColumn?: (value: FilterValue) => FilterValue;
+  /** A field that is not one column (an element of a JSON array): the whole condition, given the operator and the bound value. */
+  condition?: (op: FilterOp, value: FilterValue) => Prisma.Sql;
 };
 export type SqlFilterFields = Readonly<Record<string, SqlFilterField>>;
 
@@ -23,6 +25,9 @@ const operators: Record<FilterOp, Prisma.Sql> = {
   '>': Prisma.sql`>`,
   '>=': Prisma.sql`>=`,
 };
+
+/** SQL for an operator, for a field's own `condition`. */
+export const sqlOperator = (op: FilterOp): Prisma.Sql => operators[op];
 
 export function filterTypes(fields: SqlFilterFields): FilterFields {
   return Object.fromEntries(Object.entries(fields).map(([name, f]) => [name, f.type]));
@@ -37,5 +42,6 @@ export function filterToSql(expr: FilterExpr | null, fields: SqlFilterFields): P
   const field = Object.hasOwn(fields, expr.field) ? fields[expr.field] : undefined;
   if (field === undefined) throw new Error(`filter field "${expr.field}" has no column`);
   const value = field.toColumn ? field.toColumn(expr.value) : expr.value;
+  if (field.condition) return field.condition(expr.op, value);
   return Prisma.sql`${field.sql} ${operators[expr.op]} ${value}`;
 }

@@ -7,6 +7,7 @@ import {
   applyDeploymentCreated,
   applyDeploymentEnded,
   applyDeploymentPickupRequested,
+  applyDeliveryStatusChanged,
   applyFoTaskCreated,
   applyFoTaskStatusChanged,
   applyProviderMappingCreated,
@@ -16,6 +17,7 @@ import {
   applyTripStageChanged,
   businessFacts,
   fleetRowFacts,
+  type DeliveryReplica,
   type DeploymentReplica,
   type FleetRowFacts,
   type FoTaskReplica,
@@ -25,10 +27,11 @@ import {
 import { deviceNeverSeen, toFleetDevice, type FleetDevice, type FleetRow, type LidCycleSummary } from '../domain/fleet-device';
 import { computeFleetStatus, fleetStatuses, type FleetFactsUpdate, type FleetStatus } from '../domain/fleet-status';
 import { FilterError, type FilterExpr, type FilterFields, type FilterValue } from '../domain/filter';
-import type { OperationsEvent, OperationsEventOutcome } from '../domain/operations-events';
+import { deliveryStatuses, type OperationsEvent, type OperationsEventOutcome } from '../domain/operations-events';
 import type { DeliverySnapshot } from '../domain/partner-delivery';
+import type { PartnerRobotState, PartnerVehicleRead } from '../domain/partner-vehicle';
 import { robotStateToDevice, type RobotState } from '../domain/robot-state';
-import { filterToSql, filterTypes, type SqlFilterFields } from './filter-sql';
+import { filterToSql, filterTypes, sqlOperator, type SqlFilterField, type SqlFilterFields } from './filter-sql';
 
 /**
  * The fleet view (seed 001 "Fleet Device Service Database"): business facts replicated per entity,
@@ -76,6 +79,8 @@ const entityKey = (e: OperationsEvent): string => {
     case 'ProviderMapping.Created':
     case 'ProviderMapping.Ended':
       return `provider-mapping:${e.data.provider}:${e.data.deliveryId}`;
+    case 'Delivery.StatusChanged':
+      return `delivery:${e.data.deliveryId}`;
   }
 };
 
@@ -198,6 +203,13 @@ async function applyEvent(tx: Db, e: OperationsEvent): Promise<string[]> {
       await writeMapping(tx, next);
       return affected(current, next);
     }
+    case 'Delivery.StatusChanged': {
+      const current = await readDelivery(tx, e.data.deliveryId);
+      const next = applyDeliveryStatusChanged(current, e);
+      if (next === null) return [];
+      await writeDelivery(tx, next);
+      return affected(current, next);
+    }
   }
 }
 
@@ -242,6 +254,11 @@ async function refreshLocked(tx: Db, serial: string, options: RefreshOptions): P
     deploymentLocationId: facts.deployment?.locationId ?? null,
     deploymentNeedsPickup: facts.deployment?.needsPickup ?? false,
     providerMappings: facts.providerMappings,
+    deliveryId: facts.activeDelivery?.deliveryId ?? null,
+    deliveryStatus: facts.activeDelivery?.status ?? null,
+    deliveryMerchantId: facts.activeDelivery?.merchantId ?? null,
+    deliveryCustomerId: facts.activeDelivery?.customerId ?? null,
+    deliveryDemandId: facts.activeDelivery?.demandId ?? null,
     tripsSyncedAt: synced('trips'),
     tasksSyncedAt: synced('tasks'),
     deploymentsSyncedAt: synced('deployments'),
@@ -286,6 +303,16 @@ function rowFacts(row: FleetDeviceRow): FleetRowFacts {
         ? null
         : { deploymentId: row.deploymentId, locationId: row.deploymentLocationId, needsPickup: row.deploymentNeedsPickup },
     providerMappings: row.providerMappings as FleetRowFacts['providerMappings'],
+    activeDelivery:
+      row.deliveryId === null
+        ? null
+        : {
+            deliveryId: row.deliveryId,
+            status: row.deliveryStatus as DeliveryReplica['status'],
+            merchantId: row.deliveryMerchantId,
+            customerId: row.deliveryCustomerId,
+            demandId: row.deliveryDemandId,
+          },
   };
 }
 
@@ -320,13 +347,23 @@ async function readReplicas(db: Db, serial: string) {
     db.fleetDeployment.findMany({ where: { serialNumber: serial, endedAt: null } }),
     db.fleetProviderMapping.findMany({ where: { serialNumber: serial, endedAt: null } }),
   ]);
-  return { trips: trips.map(tripReplica), tasks: tasks.map(taskReplica), deployments: deployments.map(deploymentReplica), mappings: mappings.map(mappingReplica) };
+  // The robot's unfinished deliveries, and those its trips name even once finished (the trip shows them).
+  const tripDeliveries = trips.flatMap((t) => (t.deliveryId === null ? [] : [t.deliveryId]));
+  const deliveries = await db.fleetDelivery.findMany({ where: { serialNumber: serial, OR: [{ endedAt: null }, { deliveryId: { in: tripDeliveries } }] } });
+  return {
+    trips: trips.map(tripReplica),
+    tasks: tasks.map(taskReplica),
+    deployments: deployments.map(deploymentReplica),
+    mappings: mappings.map(mappingReplica),
+    deliveries: deliveries.map(deliveryReplica),
+  };
 }
 
 type TripRow = NonNullable<Awaited<ReturnType<Prisma['fleetTrip']['findUnique']>>>;
 type TaskRow = NonNullable<Awaited<ReturnType<Prisma['fleetFoTask']['findUnique']>>>;
 type DeploymentRow = NonNullable<Awaited<ReturnType<Prisma['fleetDeployment']['findUnique']>>>;
 type MappingRow = NonNullable<Awaited<ReturnType<Prisma['fleetProviderMapping']['findUnique']>>>;
+type DeliveryRow = NonNullable<Awaited<ReturnType<Prisma['fleetDelivery']['findUnique']>>>;
 
 const tripReplica = (r: TripRow): TripReplica => ({
   tripId: r.tripId,
@@ -367,6 +404,17 @@ const mappingReplica = (r: MappingRow): ProviderMappingReplica => ({
   occurredAt: r.occurredAt.getTime(),
 });
 
+const deliveryReplica = (r: DeliveryRow): DeliveryReplica => ({
+  deliveryId: r.deliveryId,
+  serial: r.serialNumber,
+  status: r.status as DeliveryReplica['status'],
+  merchantId: r.merchantId,
+  customerId: r.customerId,
+  demandId: r.demandId,
+  endedAt: msOrNull(r.endedAt),
+  occurredAt: r.occurredAt.getTime(),
+});
+
 const readTrip = async (db: Db, tripId: string) => {
   const r = await db.fleetTrip.findUnique({ where: { tripId } });
   return r && tripReplica(r);
@@ -382,6 +430,11 @@ const readDeployment = async (db: Db, deploymentId: string) => {
 const readMapping = async (db: Db, provider: string, deliveryId: string) => {
   const r = await db.fleetProviderMapping.findUnique({ where: { provider_deliveryId: { provider, deliveryId } } });
   return r && mappingReplica(r);
+};
+
+const readDelivery = async (db: Db, deliveryId: string) => {
+  const r = await db.fleetDelivery.findUnique({ where: { deliveryId } });
+  return r && deliveryReplica(r);
 };
 
 async function writeTrip(db: Db, t: TripReplica): Promise<void> {
@@ -432,6 +485,19 @@ async function writeMapping(db: Db, m: ProviderMappingReplica): Promise<void> {
   });
 }
 
+async function writeDelivery(db: Db, d: DeliveryReplica): Promise<void> {
+  const data = {
+    serialNumber: d.serial,
+    status: d.status,
+    merchantId: d.merchantId,
+    customerId: d.customerId,
+    demandId: d.demandId,
+    endedAt: dateOrNull(d.endedAt),
+    occurredAt: new Date(d.occurredAt),
+  };
+  await db.fleetDelivery.upsert({ where: { deliveryId: d.deliveryId }, create: { deliveryId: d.deliveryId, ...data }, update: data });
+}
+
 // ---- Partner deliveries
 
 /** The provider mappings the events are about, each with its delivery as the replicas have it now. */
@@ -442,6 +508,8 @@ async function deliveriesTouchedBy(prisma: Prisma, events: OperationsEvent[]): P
     if (e.type === 'ProviderMapping.Created' || e.type === 'ProviderMapping.Ended') {
       const m = await prisma.fleetProviderMapping.findUnique({ where: { provider_deliveryId: { provider: e.data.provider, deliveryId: e.data.deliveryId } } });
       if (m) add(m);
+    } else if (e.type === 'Delivery.StatusChanged') {
+      (await prisma.fleetProviderMapping.findMany({ where: { deliveryId: e.data.deliveryId, endedAt: null } })).forEach(add);
     } else if (e.type.startsWith('Trip.')) {
       const trip = await prisma.fleetTrip.findUnique({ where: { tripId: (e.data as { tripId: string }).tripId } });
       if (!trip) continue;
@@ -456,7 +524,7 @@ async function deliveriesTouchedBy(prisma: Prisma, events: OperationsEvent[]): P
   return signals;
 }
 
-/** The trip of a delivery: the one carrying its delivery id, else the robot's latest trip that names none. */
+/** The trip of a delivery (the one carrying its delivery id, else the robot's latest trip that names none) and Deliveries' status of it. */
 export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingReplica): Promise<DeliverySnapshot> {
   const trip =
     (await prisma.fleetTrip.findFirst({ where: { deliveryId: mapping.deliveryId }, orderBy: { occurredAt: 'desc' } })) ??
@@ -464,12 +532,47 @@ export async function deliverySnapshot(prisma: Prisma, mapping: ProviderMappingR
       where: { serialNumber: mapping.serial, deliveryId: null },
       orderBy: [{ startedAt: { sort: 'desc', nulls: 'last' } }, { occurredAt: 'desc' }],
     }));
+  const delivery = await prisma.fleetDelivery.findUnique({ where: { deliveryId: mapping.deliveryId } });
   return {
     stage: (trip?.stage as DeliverySnapshot['stage']) ?? null,
     stageAt: trip?.occurredAt.getTime() ?? null,
     outcome: trip?.outcome ?? null,
     ended: mapping.endedAt !== null,
+    deliveryStatus: (delivery?.status as DeliverySnapshot['deliveryStatus']) ?? null,
+    deliveryStatusAt: delivery?.occurredAt.getTime() ?? null,
   };
+}
+
+/**
+ * The robot a provider's vehicle id is mapped to now (the newest live mapping: a vehicle moved to
+ * another robot, or to another delivery, follows its latest ProviderMapping.Created), with the
+ * delivery as the replicas have it and the robot as its latest heartbeat left it.
+ */
+export async function readPartnerVehicle(prisma: Prisma, provider: string, providerVehicleId: string): Promise<PartnerVehicleRead | null> {
+  const row = await prisma.fleetProviderMapping.findFirst({
+    where: { provider, providerVehicleId, endedAt: null, createdAt: { not: null } },
+    orderBy: [{ createdAt: 'desc' }, { occurredAt: 'desc' }, { deliveryId: 'asc' }],
+  });
+  if (row === null) return null;
+  const mapping = mappingReplica(row);
+  const [snapshot, device] = await Promise.all([
+    deliverySnapshot(prisma, mapping),
+    prisma.device.findUnique({
+      where: { serialNumber: mapping.serial },
+      select: { lat: true, lng: true, altitude: true, speedMph: true, locationUpdatedAt: true, lidIsOpen: true, lidUpdatedAt: true, batteryPercent: true, online: true },
+    }),
+  ]);
+  const robot: PartnerRobotState | null = device && {
+    location:
+      device.lat === null || device.lng === null
+        ? null
+        : { lat: device.lat, lng: device.lng, altitude: device.altitude, speedMph: device.speedMph, updatedAt: msOrNull(device.locationUpdatedAt) },
+    lidOpen: device.lidIsOpen,
+    lidUpdatedAt: msOrNull(device.lidUpdatedAt),
+    batteryPercent: device.batteryPercent,
+    online: device.online,
+  };
+  return { mapping, snapshot, robot };
 }
 
 // ---- What the workflows record
@@ -524,6 +627,29 @@ function oneOf(field: string, values: readonly string[], prefix = '') {
   };
 }
 
+/**
+ * A field of the robot's live provider mappings (the `provider_mappings` JSON array): `=` matches a
+ * robot with such a mapping (by containment, which the GIN index serves), `!=` one with none, and
+ * the orderings one with any mapping that compares so.
+ */
+function mappingField(key: 'provider' | 'providerVehicleId', toColumn?: (v: FilterValue) => FilterValue): SqlFilterField {
+  const holds = (v: FilterValue) => Sql.sql`f.provider_mappings @> jsonb_build_array(jsonb_build_object(${key}::text, ${String(v)}::text))`;
+  return {
+    type: 'string',
+    sql: Sql.sql`f.provider_mappings`,
+    toColumn,
+    condition: (op, v) =>
+      op === '='
+        ? holds(v)
+        : op === '!='
+          ? Sql.sql`NOT ${holds(v)}`
+          : Sql.sql`EXISTS (SELECT 1 FROM jsonb_array_elements(f.provider_mappings) m WHERE m->>${key}::text ${sqlOperator(op)} ${String(v)}::text)`,
+  };
+}
+
+// The trip's delivery ids, once the robot's delivery is the one its trip names.
+const tripDelivery = (column: Sql.Sql) => Sql.sql`(CASE WHEN f.delivery_id = f.active_delivery_id THEN ${column} END)`;
+
 /** The filter fields: each a column expression of `fleet_devices f LEFT JOIN devices d`; values only ever bound. */
 export function fleetFilterFields(staleAfterSeconds: number): SqlFilterFields {
   const trip = (column: Sql.Sql, prefix: string) => ({ type: 'string' as const, sql: column, toColumn: withoutPrefix(prefix) });
@@ -544,6 +670,16 @@ export function fleetFilterFields(staleAfterSeconds: number): SqlFilterFields {
     'activeTrip.stage': trip(Sql.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
     'activeTrip.currentStage': trip(Sql.sql`f.active_trip_stage`, 'TRIP_STAGE_'),
     'activeTrip.deliveryId': { type: 'string', sql: Sql.sql`f.active_delivery_id` },
+    'activeTrip.merchantId': { type: 'string', sql: tripDelivery(Sql.sql`f.delivery_merchant_id`) },
+    'activeTrip.customerId': { type: 'string', sql: tripDelivery(Sql.sql`f.delivery_customer_id`) },
+    'activeTrip.demandId': { type: 'string', sql: tripDelivery(Sql.sql`f.delivery_demand_id`) },
+    'activeDelivery.deliveryId': { type: 'string', sql: Sql.sql`f.delivery_id` },
+    'activeDelivery.status': { type: 'string', sql: Sql.sql`f.delivery_status`, toColumn: oneOf('activeDelivery.status', deliveryStatuses, 'DELIVERY_STATUS_') },
+    'activeDelivery.merchantId': { type: 'string', sql: Sql.sql`f.delivery_merchant_id` },
+    'activeDelivery.customerId': { type: 'string', sql: Sql.sql`f.delivery_customer_id` },
+    'activeDelivery.demandId': { type: 'string', sql: Sql.sql`f.delivery_demand_id` },
+    'providerMappings.provider': mappingField('provider', (v) => String(v).toLowerCase()),
+    'providerMappings.providerVehicleId': mappingField('providerVehicleId'),
     'foTasks.count': { type: 'number', sql: Sql.sql`f.fo_task_count` },
     'deployment.deploymentId': { type: 'string', sql: Sql.sql`f.deployment_id` },
     'deployment.locationId': { type: 'string', sql: Sql.sql`f.deployment_location_id` },

@@ -21,6 +21,7 @@ const KEYS = {
   notRead: `not-read-${randomUUID()}`,
   notOperate: `not-operate-${randomUUID()}`,
   notDeploy: `not-deploy-${randomUUID()}`,
+  partner: `partner-uber-${randomUUID()}`,
 };
 const API_KEYS = [
   `${KEYS.read}:read`,
@@ -30,13 +31,14 @@ const API_KEYS = [
   `${KEYS.notRead}:operate,deploy`,
   `${KEYS.notOperate}:read,deploy`,
   `${KEYS.notDeploy}:read,operate`,
+  `${KEYS.partner}:partner:uber`,
 ].join(';');
 const WEBHOOK_SECRET = `access-test-${randomUUID()}`;
 const withoutScope = { read: KEYS.notRead, operate: KEYS.notOperate, deploy: KEYS.notDeploy };
 
 let fleet: TestFleet;
 let robot: MqttClient;
-const fx = { serial: '', commandId: '', cycleId: '', deploymentId: '', unitUuid: randomUUID() };
+const fx = { serial: '', commandId: '', cycleId: '', deploymentId: '', unitUuid: randomUUID(), vehicleId: `uber-access-${randomUUID()}` };
 
 type Answer = { status: number; body: any; type: string | null };
 
@@ -110,6 +112,7 @@ const allowed: Record<string, () => { path: string; body?: unknown; status: numb
     status: 200,
   }),
   'PUT /v1/devices/{serial}/driveu-unit': () => ({ path: `/v1/devices/${fx.serial}/driveu-unit`, body: { uuid: fx.unitUuid }, status: 200 }),
+  'GET /v1/partners/{provider}/vehicles/{providerVehicleId}': () => ({ path: `/v1/partners/uber/vehicles/${fx.vehicleId}`, status: 200 }),
 };
 
 beforeAll(async () => {
@@ -130,6 +133,8 @@ beforeAll(async () => {
   const rollout = await call('POST', '/v1/deployments', { key: KEYS.all, body: slowRollout(`access-fixture-${randomUUID()}`) });
   expect(rollout.status).toBe(201);
   fx.deploymentId = rollout.body.deploymentId;
+  const mapping = { id: `access-${randomUUID()}`, type: 'ProviderMapping.Created', serial: fx.serial, occurredAt: new Date().toISOString(), data: { provider: 'uber', providerVehicleId: fx.vehicleId, deliveryId: `access-${randomUUID()}` } };
+  expect((await call('POST', '/v1/operations-events', { key: KEYS.all, body: mapping })).status).toBe(200);
 });
 
 afterAll(async () => {
@@ -200,6 +205,21 @@ describe.each(keyed.map((r) => [routeName(r), r] as const))('%s', (_name, route)
     const { path, body, status } = allowed[routeName(route)]();
     const res = await call(route.method, path, { key: KEYS[route.access], body });
     expect([res.status, res.body?.error?.code]).toEqual([status, undefined]);
+  });
+});
+
+describe('a key with a partner scope', () => {
+  const others = keyed.filter((r) => !r.partner);
+
+  test.each(others.map((r) => [routeName(r), r] as const))('is 403 at %s', async (_name, route) => {
+    const { path, body } = allowed[routeName(route)]();
+    const res = await call(route.method, path, { key: KEYS.partner, body });
+    expect([res.status, res.body.error?.code]).toEqual([403, 'PERMISSION_DENIED']);
+  });
+
+  test.each(keyed.filter((r) => r.partner).map((r) => [routeName(r), r] as const))("reaches %s for its own provider's vehicles", async (_name, route) => {
+    const { path, status } = allowed[routeName(route)]();
+    expect((await call(route.method, path, { key: KEYS.partner })).status).toBe(status);
   });
 });
 

@@ -218,3 +218,60 @@ test("a robot's open lid cycle shows as activeLidCycle", async () => {
   await fleet.prisma.lidCycle.update({ where: { cycleId }, data: { status: 'COMPLETE', endedAt: new Date() } });
   expect((await get(serial)).body.activeLidCycle).toBeNull();
 });
+
+describe('delivery facts', () => {
+  const list = async (filter: string) => {
+    const res = await fleet.api(`/v1/fleet-devices?filter=${encodeURIComponent(filter)}`);
+    expect([filter, res.status]).toEqual([filter, 200]);
+    return res.body.fleetDevices.map((d: { name: string }) => d.name.replace('fleetDevices/', ''));
+  };
+
+  test("Delivery.StatusChanged fills the trip's merchant, customer and demand ids and the robot's activeDelivery; an older one never wins", async () => {
+    const serial = uniqueSerial('FD');
+    const [trip, delivery, merchant, customer, demand] = ['trip', 'del', 'merchant', 'customer', 'demand'].map((p) => `${p}-${randomUUID()}`);
+    const ids = { merchantId: merchant, customerId: customer, demandId: demand };
+    await post(fact(serial, 'Trip.Created', { tripId: trip, tripType: 'DELIVERY', deliveryId: delivery }));
+    const pickedUp = fact(serial, 'Delivery.StatusChanged', { deliveryId: delivery, status: 'PICKED_UP', ...ids });
+    const older = fact(serial, 'Delivery.StatusChanged', { deliveryId: delivery, status: 'EN_ROUTE_TO_PICKUP' }, new Date(Date.parse(pickedUp.occurredAt) - 500).toISOString());
+    expect((await post(pickedUp)).body.results).toEqual([{ id: pickedUp.id, outcome: 'APPLIED' }]);
+    expect((await post(older)).body.results).toEqual([{ id: older.id, outcome: 'STALE' }]);
+
+    const res = await get(serial);
+    expect(res.body).toMatchObject({
+      activeTrip: { tripId: trip, deliveryId: delivery, ...ids },
+      activeDelivery: { deliveryId: delivery, status: 'DELIVERY_STATUS_PICKED_UP', ...ids },
+      replicaMetadata: { deliveriesLastSynced: expect.any(String) },
+    });
+
+    for (const filter of [
+      `activeTrip.merchantId=${merchant}`,
+      `activeTrip.customerId="${customer}"`,
+      `activeDelivery.demandId=${demand} AND activeDelivery.status=PICKED_UP`,
+      `activeDelivery.deliveryId=${delivery} AND activeDelivery.status=DELIVERY_STATUS_PICKED_UP`,
+    ]) {
+      expect(await list(filter)).toEqual([serial]);
+    }
+    expect(await list(`activeDelivery.deliveryId=${delivery} AND activeDelivery.status!=PICKED_UP`)).toEqual([]);
+    const bad = await fleet.api(`/v1/fleet-devices?filter=${encodeURIComponent('activeDelivery.status=LOST')}`);
+    expect([bad.status, bad.body.error.message]).toEqual([400, expect.stringMatching(/^filter: activeDelivery\.status takes one of /)]);
+
+    await post(fact(serial, 'Delivery.StatusChanged', { deliveryId: delivery, status: 'DELIVERED' }));
+    await post(fact(serial, 'Trip.Completed', { tripId: trip, outcome: 'DELIVERED' }));
+    expect((await get(serial)).body).toMatchObject({ activeTrip: null, activeDelivery: null });
+    expect(await list(`activeDelivery.merchantId=${merchant}`)).toEqual([]);
+  });
+
+  test("a robot's live provider mappings filter the list by provider (any case) and vehicle id", async () => {
+    const serial = uniqueSerial('FD');
+    const vehicle = `uber-vehicle-${randomUUID()}`;
+    const delivery = `del-${randomUUID()}`;
+    await post(fact(serial, 'ProviderMapping.Created', { provider: 'uber', providerVehicleId: vehicle, deliveryId: delivery }));
+    expect(await list(`providerMappings.providerVehicleId=${vehicle}`)).toEqual([serial]);
+    expect(await list(`providerMappings.provider=UBER AND serial=${serial}`)).toEqual([serial]);
+    expect(await list(`providerMappings.provider!=uber AND serial=${serial}`)).toEqual([]);
+    expect(await list(`providerMappings.provider!=doordash AND serial=${serial}`)).toEqual([serial]);
+    expect(await list(`providerMappings.providerVehicleId>=${vehicle} AND serial=${serial}`)).toEqual([serial]);
+    await post(fact(serial, 'ProviderMapping.Ended', { provider: 'uber', deliveryId: delivery }));
+    expect(await list(`providerMappings.providerVehicleId=${vehicle}`)).toEqual([]);
+  });
+});

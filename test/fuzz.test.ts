@@ -7,6 +7,7 @@ import { fieldPaths, validHeartbeat } from './support/fuzz-heartbeats';
 import { heapUsedAfterGc, hostileJson, hostileKey, hostileString, hostileValue, namedField, prototypeSnapshot, setAt, topField } from './support/hostile';
 import { connectRobot, heartbeat, publish } from './support/robot';
 import { inputFields, routeName, routes, type OpenApiDocument, type RouteSpec } from './support/routes';
+import { serveApi } from './support/second-api';
 
 /**
  * Hostile input at the real stack: a few hundred malformed, oversized and hostile heartbeats
@@ -29,7 +30,7 @@ let fleet: TestFleet;
 let robot: MqttClient;
 let doc: OpenApiDocument;
 let prototypeBefore: string;
-const fx = { serial: '' };
+const fx = { serial: '', vehicleId: `uber-fuzz-${randomUUID()}` };
 
 beforeAll(async () => {
   prototypeBefore = prototypeSnapshot();
@@ -44,6 +45,9 @@ beforeAll(async () => {
   fx.serial = uniqueSerial('FZ');
   await publish(robot, `robot/${fx.serial}/status`, heartbeat(fx.serial));
   await eventually(async () => expect((await fleet.api(`/v1/devices/${fx.serial}`)).status).toBe(200));
+  // A vehicle the partner route finds, so its fuzzed requests also reach a real answer.
+  const mapping = { id: `fuzz-${randomUUID()}`, type: 'ProviderMapping.Created', serial: fx.serial, occurredAt: new Date().toISOString(), data: { provider: 'uber', providerVehicleId: fx.vehicleId, deliveryId: `fuzz-${randomUUID()}` } };
+  expect((await fleet.request('POST', '/v1/operations-events', mapping)).status).toBe(200);
   doc = (await fleet.api('/openapi.json')).body;
 });
 
@@ -224,7 +228,7 @@ function requestCase(route: RouteSpec): fc.Arbitrary<Case> {
   const names = [...(doc.paths[route.path][route.method.toLowerCase()].parameters ?? [])];
   const queryNames = names.filter((p) => p.in === 'query').map((p) => p.name);
   const pathNames = names.filter((p) => p.in === 'path').map((p) => p.name);
-  const known: Record<string, string> = { serial: fx.serial, cycleId: randomUUID(), commandId: randomUUID(), id: 'fuzz-none' };
+  const known: Record<string, string> = { serial: fx.serial, cycleId: randomUUID(), commandId: randomUUID(), id: 'fuzz-none', provider: 'uber', providerVehicleId: fx.vehicleId };
   const pathValues = fc.record(Object.fromEntries(pathNames.map((n) => [n, fc.oneof(fc.constant(encodeURIComponent(known[n])), segment)])));
   const queryValue = fc.oneof(hostileString, fc.constantFrom(...filterInjections), fc.integer().map(String), fc.constantFrom('true', 'false', '0', '-1', '1e3', '501'));
   const query = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...(queryNames.length ? queryNames : ['q'])), hostileKey), queryValue), { maxLength: 5 });
@@ -273,6 +277,28 @@ describe('HTTP', () => {
     expect((await fleet.api('/healthz')).status).toBe(200);
     expect(heapUsedAfterGc() - heapBefore).toBeLessThan(HEAP_GROWTH_BOUND);
     expect(prototypeSnapshot()).toBe(prototypeBefore);
+  });
+
+  test('hostile provider and vehicle ids with a partner key: its own vehicle or a 400 naming the parameter or a 404, never a 403 or 5xx', async () => {
+    const partnerKey = `fuzz-partner-${randomUUID()}`;
+    const api = await serveApi(fleet, { API_KEYS: `${fleet.keys.all}:read;${partnerKey}:partner:uber`, PARTNER_RATE_LIMIT_PER_SECOND: '0' });
+    const route = routes.find((r) => r.partner)!;
+    const value = (known: string) => fc.oneof(fc.constant(known), fc.constantFrom('UBER', 'doordash', 'lyft', fx.vehicleId.toUpperCase()), segment);
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.tuple(value('uber'), value(encodeURIComponent(fx.vehicleId))), async ([provider, vehicle]) => {
+          const path = `/v1/partners/${provider}/vehicles/${vehicle}`;
+          const res = await fetch(`${api.url}${path}`, { headers: { 'x-api-key': partnerKey } });
+          const answer = { status: res.status, body: await res.json() };
+          checkAnswer({ route, path, body: undefined, headers: {} }, answer);
+          const own = ['uber', 'UBER'].includes(provider) && vehicle === encodeURIComponent(fx.vehicleId);
+          expect([path, answer.status === 200]).toEqual([path, own]);
+        }),
+        { numRuns: 300, seed: SEED, endOnFailure: true },
+      );
+    } finally {
+      await api.close();
+    }
   });
 
   test.each(['/v1/devices', '/v1/fleet-devices'])('filters built to inject SQL at %s are a 400 naming the filter or match as plain values', async (route) => {

@@ -102,6 +102,25 @@ test('a DoorDash delivery is pushed on every stage change and on the interval, w
   expect(doordash.attempts.every((a) => a.status !== 401 && a.status !== 400)).toBe(true);
 });
 
+test("Deliveries' status reaches DoorDash at once; an older one never wins, a newer stage does", async () => {
+  const d = await startDelivery();
+  try {
+    const pickedUp = fact(d.serial, 'Delivery.StatusChanged', { deliveryId: d.deliveryId, status: 'PICKED_UP', merchantId: `m-${d.serial}` });
+    await post(pickedUp);
+    await eventually(() => expect(statusesOf(d)).toContain('PICKED_UP'));
+    const older = { ...fact(d.serial, 'Delivery.StatusChanged', { deliveryId: d.deliveryId, status: 'EN_ROUTE_TO_PICKUP' }), occurredAt: new Date(Date.parse(pickedUp.occurredAt) - 500).toISOString() };
+    const stale = await fleet.request('POST', '/v1/operations-events', older);
+    expect(stale.body.results).toEqual([{ id: older.id, outcome: 'STALE' }]);
+    await post(fact(d.serial, 'Trip.StageChanged', { tripId: d.tripId, stage: 'EN_ROUTE_TO_DROPOFF' }));
+    await eventually(() => expect(statusesOf(d)).toContain('HEADING_TO_DROPOFF_LOCATION'));
+    const seen = statusesOf(d).filter((s, i, all) => s !== all[i - 1]);
+    expect(seen).toEqual(['VEHICLE_ASSIGNED', 'PICKED_UP', 'HEADING_TO_DROPOFF_LOCATION']);
+    expect((await handle(d).query(partnerDeliveryQuery)).snapshot).toMatchObject({ deliveryStatus: 'PICKED_UP', stage: 'EN_ROUTE_TO_DROPOFF' });
+  } finally {
+    await endDelivery(d);
+  }
+});
+
 test('a 429 is retried after its Retry-After and the push arrives', async () => {
   const d = await startDelivery();
   try {
@@ -152,13 +171,54 @@ test('a 5xx is retried; another 4xx is not, and is recorded as an event while pu
   }
 });
 
-test('only providers with an adapter get a workflow, and a delivery that ended first never starts', async () => {
+test('an Uber delivery is pulled: its workflow pushes nothing, and records Started, each change of status and Ended', async () => {
+  const serial = uniqueSerial('PU');
+  const u = { vehicleId: `uber-vehicle-${serial}`, deliveryId: `uber-delivery-${serial}`, tripId: `trip-${serial}` };
+  await publish(robot, `robot/${serial}/status`, heartbeat(serial, { gps: { lat: 37.7749, lng: -122.4194 } }));
+  await post(
+    fact(serial, 'Trip.Created', { tripId: u.tripId, tripType: 'DELIVERY', deliveryId: u.deliveryId }),
+    fact(serial, 'ProviderMapping.Created', { provider: 'uber', providerVehicleId: u.vehicleId, deliveryId: u.deliveryId }),
+  );
+  const lifecycle = async () =>
+    (await fleet.prisma.domainEvent.findMany({ where: { serial, type: { startsWith: 'PartnerDelivery.' } }, orderBy: { seq: 'asc' } })).map((e) => [
+      e.type,
+      (e.data as { deliveryStatus: string }).deliveryStatus,
+    ]);
+  await eventually(async () => expect(await lifecycle()).toEqual([['PartnerDelivery.Started', 'ASSIGNED']]));
+  const uberHandle = fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('uber', u.deliveryId));
+  expect((await uberHandle.describe()).typedSearchAttributes.get({ name: 'RobotSerial', type: 'KEYWORD' } as never)).toBe(serial);
+
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'EN_ROUTE_TO_PICKUP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'EN_ROUTE_TO_PICKUP']));
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'AT_PICKUP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'AT_PICKUP']));
+  // LOADING reads as AT_PICKUP too: no event.
+  await post(fact(serial, 'Trip.StageChanged', { tripId: u.tripId, stage: 'LOADING' }));
+  await post(fact(serial, 'Delivery.StatusChanged', { deliveryId: u.deliveryId, status: 'PICKED_UP' }));
+  await eventually(async () => expect((await lifecycle()).at(-1)).toEqual(['PartnerDelivery.StatusChanged', 'PICKED_UP']));
+  await post(fact(serial, 'ProviderMapping.Ended', { provider: 'uber', deliveryId: u.deliveryId }));
+  await eventually(async () => expect((await uberHandle.describe()).status.name).toBe('COMPLETED'));
+
+  expect(await lifecycle()).toEqual([
+    ['PartnerDelivery.Started', 'ASSIGNED'],
+    ['PartnerDelivery.StatusChanged', 'EN_ROUTE_TO_PICKUP'],
+    ['PartnerDelivery.StatusChanged', 'AT_PICKUP'],
+    ['PartnerDelivery.StatusChanged', 'PICKED_UP'],
+    ['PartnerDelivery.Ended', 'PICKED_UP'],
+  ]);
+  expect((await uberHandle.query(partnerDeliveryQuery)).pushes).toBe(0);
+  expect(doordash.pushes.filter((p) => p.body.vehicle_id === u.vehicleId)).toEqual([]);
+  const listed = await fleet.api(`/v1/events?serial=${serial}&type=PartnerDelivery.Ended`);
+  expect(listed.body.events[0].data).toMatchObject({ provider: 'uber', deliveryId: u.deliveryId, providerVehicleId: u.vehicleId, deliveryStatus: 'PICKED_UP' });
+});
+
+test('a provider no module names gets no workflow, and a delivery that ended first never starts', async () => {
   const serial = uniqueSerial('PD');
-  const uber = `uber-${serial}`;
-  await post(fact(serial, 'ProviderMapping.Created', { provider: 'uber', providerVehicleId: 'u1', deliveryId: uber }));
-  await expect(fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('uber', uber)).describe()).rejects.toThrow();
+  const lyft = `lyft-${serial}`;
+  await post(fact(serial, 'ProviderMapping.Created', { provider: 'lyft', providerVehicleId: 'l1', deliveryId: lyft }));
+  await expect(fleet.temporal.workflow.getHandle(workflowIds.partnerDelivery('lyft', lyft)).describe()).rejects.toThrow();
   expect((await fleet.api(`/v1/fleet-devices/${serial}`)).body.providerMappings).toEqual([
-    { provider: 'uber', providerVehicleId: 'u1', deliveryId: uber, createdAt: expect.any(String) },
+    { provider: 'lyft', providerVehicleId: 'l1', deliveryId: lyft, createdAt: expect.any(String) },
   ]);
 
   const late = `dd-late-${serial}`;

@@ -133,7 +133,7 @@ describe('rate limits', () => {
 });
 
 describe('body limits', () => {
-  const params = { serial: 'R1', cycleId: '00000000-0000-4000-8000-000000000000', commandId: '00000000-0000-4000-8000-000000000000', id: 'd1' };
+  const params = { serial: 'R1', cycleId: '00000000-0000-4000-8000-000000000000', commandId: '00000000-0000-4000-8000-000000000000', id: 'd1', provider: 'uber', providerVehicleId: 'v1' };
   const json = (bytes: number) => Buffer.from(JSON.stringify({ padding: 'x'.repeat(bytes) }));
 
   test.each(routes.map((r) => [routeName(r), r] as const))('%s refuses a body over its limit with 413 naming the body', async (_name, route) => {

@@ -14,14 +14,17 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import type { DomainEvent } from '../domain/events';
-import { emptySnapshot, mergeSnapshot, partnerVisible, type DeliverySnapshot, type LatLng } from '../domain/partner-delivery';
+import { emptySnapshot, mergeSnapshot, partnerProgress, partnerVisible, type DeliverySnapshot, type LatLng } from '../domain/partner-delivery';
 import { timing } from '../temporal.config';
 
 /**
  * One workflow per partner delivery (`partner-delivery:<provider>:<deliveryId>`), started by
- * ProviderMapping.Created: pushes the delivery's status to the partner at once on every change,
- * and at least every `pushIntervalMs` with the robot's latest location; ends with the mapping.
- * Provider-agnostic: activities/partners picks the adapter by `provider`.
+ * ProviderMapping.Created, ending with the mapping. A partner that takes pushes (DoorDash) is sent
+ * the delivery's status at once on every change, and at least every `pushIntervalMs` with the
+ * robot's latest location. A partner that pulls (Uber) reads the status from
+ * GET /v1/partners/{provider}/vehicles/{providerVehicleId}; for it the workflow records the
+ * delivery's lifecycle as events (Started, StatusChanged, Ended) and pushes nothing.
+ * Provider-agnostic: activities/partners says which a provider is and picks the adapter.
  */
 
 export type PartnerDeliveryInput = {
@@ -31,13 +34,15 @@ export type PartnerDeliveryInput = {
   providerVehicleId: string;
   dropoff: LatLng | null;
   pushIntervalMs: number;
+  /** How the partner learns the status; absent (push) in runs started before partners could pull. */
+  receives?: 'push' | 'pull';
   /** Carried through continue-as-new. */
   state?: PartnerDeliveryState;
 };
 
 export type PartnerDeliveryState = {
   snapshot: DeliverySnapshot;
-  /** Workflow time of the last push attempt, and what it told the partner. */
+  /** Workflow time of the last push attempt, and what it told the partner (for a pull partner: the status last recorded). */
   lastPushedAt: number | null;
   pushedVisible: string | null;
   pushes: number;
@@ -58,6 +63,11 @@ export async function partnerDeliveryWorkflow(input: PartnerDeliveryInput): Prom
   setHandler(partnerDeliveryQuery, () => state);
   const changed = () => partnerVisible(state.snapshot) !== state.pushedVisible;
 
+  if (input.receives === 'pull') {
+    await followForPull(input, () => state, (next) => void (state = next));
+    return;
+  }
+
   for (;;) {
     const dueIn = state.lastPushedAt === null ? 0 : state.lastPushedAt + input.pushIntervalMs - Date.now();
     if (!changed() && !state.snapshot.ended && dueIn > 0) {
@@ -74,6 +84,51 @@ export async function partnerDeliveryWorkflow(input: PartnerDeliveryInput): Prom
     }
   }
   await condition(allHandlersFinished);
+}
+
+/** What a pull partner reads of the delivery: an event is recorded when it changes. */
+const pulledStatus = (snapshot: DeliverySnapshot) => {
+  const { status, failure } = partnerProgress(snapshot);
+  return `${status}|${failure ?? ''}`;
+};
+
+/** A pull partner's delivery: records its lifecycle as events until the mapping ends. */
+async function followForPull(input: PartnerDeliveryInput, current: () => PartnerDeliveryState, update: (s: PartnerDeliveryState) => void): Promise<void> {
+  const changed = () => pulledStatus(current().snapshot) !== current().pushedVisible;
+  for (;;) {
+    await condition(() => changed() || current().snapshot.ended);
+    const { snapshot, pushedVisible } = current();
+    const events: DomainEvent[] = [];
+    if (changed()) events.push(lifecycleEvent(pushedVisible === null ? 'PartnerDelivery.Started' : 'PartnerDelivery.StatusChanged', input, snapshot));
+    if (snapshot.ended) events.push(lifecycleEvent('PartnerDelivery.Ended', input, snapshot));
+    update({ ...current(), pushedVisible: pulledStatus(snapshot) });
+    await recordFleetEvents(events);
+    if (snapshot.ended) break;
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof partnerDeliveryWorkflow>({ ...input, state: current() });
+    }
+  }
+  await condition(allHandlersFinished);
+}
+
+function lifecycleEvent(type: string, input: PartnerDeliveryInput, snapshot: DeliverySnapshot): DomainEvent {
+  const { status, failure } = partnerProgress(snapshot);
+  return {
+    id: uuid4(),
+    type,
+    serial: input.serial,
+    occurredAt: new Date(Date.now()).toISOString(),
+    data: {
+      provider: input.provider,
+      deliveryId: input.deliveryId,
+      providerVehicleId: input.providerVehicleId,
+      deliveryStatus: status,
+      deliveryFailure: failure,
+      stage: snapshot.stage,
+      outcome: snapshot.outcome,
+    },
+  };
 }
 
 /** One push; whatever its outcome, the next waits for a change or the interval, so a rejection never spins. */

@@ -7,6 +7,7 @@ import { postJson } from './http';
 /** DoorDash: VehicleStatus to POST {DOORDASH_BASE_URL}/v3/vehicles/status, with a fresh JWT each time. */
 export const doordash: PartnerModule = {
   provider: 'doordash',
+  receives: 'push',
   fromConfig(config: Config): PartnerAdapter | null {
     const { DOORDASH_BASE_URL: baseUrl, DOORDASH_DEVELOPER_ID: developerId, DOORDASH_KEY_ID: keyId, DOORDASH_SIGNING_SECRET: signingSecret } = config;
     if (!baseUrl || !developerId || !keyId || !signingSecret) return null;

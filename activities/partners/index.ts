@@ -2,11 +2,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../../config';
 import type { PartnerStatusUpdate } from '../../domain/partner-delivery';
 import { doordash } from './doordash';
+import { uber } from './uber';
 import { partnerFailureTypes } from './http';
 
 /**
- * Partner adapters: each provider is one file here exporting a PartnerModule, listed below.
- * The partner-delivery workflow and the API only ever see provider names.
+ * Partners: each provider is one file here exporting a PartnerModule, listed below. A partner
+ * either takes pushes (an adapter the partner-delivery workflow calls) or pulls (it reads
+ * GET /v1/partners/{provider}/vehicles/{providerVehicleId} with a `partner:<provider>` key).
+ * The partner-delivery workflow and the API only ever see provider names and that choice.
  */
 
 export interface PartnerAdapter {
@@ -15,22 +18,28 @@ export interface PartnerAdapter {
   pushStatus(update: PartnerStatusUpdate): Promise<void>;
 }
 
-export type PartnerModule = {
-  provider: string;
-  /** Null when the configuration does not name this partner's endpoint and credentials. */
-  fromConfig(config: Config): PartnerAdapter | null;
-};
+export type PartnerModule =
+  | {
+      provider: string;
+      receives: 'push';
+      /** Null when the configuration does not name this partner's endpoint and credentials. */
+      fromConfig(config: Config): PartnerAdapter | null;
+    }
+  | { provider: string; receives: 'pull' };
 
-const modules: PartnerModule[] = [doordash];
+const modules: PartnerModule[] = [doordash, uber];
 
-/** Providers whose ProviderMapping.Created starts a partner-delivery workflow. */
+/** Providers whose ProviderMapping.Created starts a partner-delivery workflow, and whose keys may look their vehicles up. */
 export const partnerProviders: readonly string[] = modules.map((m) => m.provider);
+
+/** How a provider learns a delivery's status; undefined for a provider no module names. */
+export const partnerReceives = (provider: string): PartnerModule['receives'] | undefined => modules.find((m) => m.provider === provider)?.receives;
 
 export type PartnerRegistry = ReadonlyMap<string, PartnerAdapter>;
 
 export function createPartnerRegistry(config: Config): PartnerRegistry {
   const adapters = modules.flatMap((m) => {
-    const adapter = m.fromConfig(config);
+    const adapter = m.receives === 'push' ? m.fromConfig(config) : null;
     return adapter ? [[m.provider, adapter] as const] : [];
   });
   return new Map(adapters);

@@ -12,7 +12,8 @@ import type { Prisma } from '../../infra/prisma';
 
 export type Access = 'read' | 'operate' | 'deploy' | 'signature' | 'public';
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-export type RouteSpec = { method: Method; path: string; access: Access };
+/** `partner`: a key with a `partner:<provider>` scope reaches it too (and no other route). */
+export type RouteSpec = { method: Method; path: string; access: Access; partner?: true };
 
 export const routes: RouteSpec[] = [
   { method: 'GET', path: '/healthz', access: 'public' },
@@ -41,6 +42,7 @@ export const routes: RouteSpec[] = [
   { method: 'GET', path: '/v1/fleet-devices/{serial}', access: 'read' },
   { method: 'POST', path: '/v1/operations-events', access: 'operate' },
   { method: 'PUT', path: '/v1/devices/{serial}/driveu-unit', access: 'operate' },
+  { method: 'GET', path: '/v1/partners/{provider}/vehicles/{providerVehicleId}', access: 'read', partner: true },
 ];
 
 export const routeName = (r: { method: string; path: string }) => `${r.method} ${r.path}`;

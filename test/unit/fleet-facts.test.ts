@@ -1,6 +1,7 @@
 import {
   applyDeploymentCreated,
   applyDeploymentEnded,
+  applyDeliveryStatusChanged,
   applyFoTaskCreated,
   applyFoTaskStatusChanged,
   applyProviderMappingCreated,
@@ -10,6 +11,7 @@ import {
   applyTripStageChanged,
   businessFacts,
   fleetRowFacts,
+  type DeliveryReplica,
   type TripReplica,
 } from '../../domain/fleet-facts';
 import { computeFleetStatus } from '../../domain/fleet-status';
@@ -81,6 +83,45 @@ describe('deployments and provider mappings', () => {
     expect(late).toMatchObject({ locationId: 'L1', endedAt: Date.parse(at(9)) });
     const mapping = applyProviderMappingEnded(null, fact('ProviderMapping.Ended', 9, { provider: 'doordash', deliveryId: 'd1' }))!;
     expect(applyProviderMappingCreated(mapping, fact('ProviderMapping.Created', 1, { provider: 'DoorDash', providerVehicleId: 'v1', deliveryId: 'd1' }))!.endedAt).not.toBeNull();
+  });
+});
+
+describe('delivery facts', () => {
+  const status = (second: number, value: string, ids: Record<string, string> = {}, serial = 'R1') =>
+    fact('Delivery.StatusChanged', second, { deliveryId: 'd1', status: value, ...ids }, serial);
+
+  it('a newer status wins whatever order they arrive in; an older one is stale', () => {
+    const atPickup = applyDeliveryStatusChanged(null, status(5, 'AT_PICKUP', { merchantId: 'm1', customerId: 'c1', demandId: 'q1' }))!;
+    expect(atPickup).toMatchObject({ status: 'AT_PICKUP', merchantId: 'm1', customerId: 'c1', demandId: 'q1', endedAt: null });
+    expect(applyDeliveryStatusChanged(atPickup, status(3, 'EN_ROUTE_TO_PICKUP'))).toBeNull();
+    expect(applyDeliveryStatusChanged(atPickup, status(3, 'EN_ROUTE_TO_PICKUP', { merchantId: 'm-old' }))).toBeNull();
+    expect(applyDeliveryStatusChanged(atPickup, status(7, 'DELIVERY_STATUS_PICKED_UP'))).toMatchObject({ status: 'PICKED_UP', merchantId: 'm1' });
+  });
+
+  it('an older fact fills in an id still missing but never moves the status or the robot back', () => {
+    const latest = applyDeliveryStatusChanged(null, status(9, 'EN_ROUTE_TO_DROPOFF', {}, 'R2'))!;
+    const filled = applyDeliveryStatusChanged(latest, status(2, 'ASSIGNED', { merchantId: 'm1' }, 'R1'))!;
+    expect(filled).toMatchObject({ status: 'EN_ROUTE_TO_DROPOFF', serial: 'R2', merchantId: 'm1', occurredAt: Date.parse(at(9)) });
+  });
+
+  it('a terminal status is final', () => {
+    const delivered = applyDeliveryStatusChanged(null, status(5, 'DELIVERED'))!;
+    expect(delivered.endedAt).toBe(Date.parse(at(5)));
+    expect(applyDeliveryStatusChanged(delivered, status(8, 'EN_ROUTE_TO_DROPOFF'))).toBeNull();
+    expect(applyDeliveryStatusChanged(delivered, status(8, 'FAILED'))).toBeNull();
+  });
+
+  it("the robot's delivery is its trip's, else its newest unfinished one", () => {
+    const delivery = (deliveryId: string, occurredAt: number, endedAt: number | null = null): DeliveryReplica => ({
+      deliveryId, serial: 'R1', status: endedAt === null ? 'AT_PICKUP' : 'DELIVERED', merchantId: `m-${deliveryId}`, customerId: null, demandId: null, endedAt, occurredAt,
+    });
+    const trip: TripReplica = { tripId: 't1', serial: 'R1', tripType: 'DELIVERY', stage: 'AT_DROPOFF', deliveryId: 'd-trip', outcome: null, startedAt: 1, endedAt: null, occurredAt: 1 };
+    const replicas = { trips: [trip], tasks: [], deployments: [], mappings: [] };
+    const onTrip = fleetRowFacts({ ...replicas, deliveries: [delivery('d-other', 9), delivery('d-trip', 2, 3)] });
+    expect(onTrip.activeDelivery).toEqual({ deliveryId: 'd-trip', status: 'DELIVERED', merchantId: 'm-d-trip', customerId: null, demandId: null });
+    const noTrip = fleetRowFacts({ ...replicas, trips: [], deliveries: [delivery('d-a', 4), delivery('d-b', 6), delivery('d-done', 8, 8)] });
+    expect(noTrip.activeDelivery?.deliveryId).toBe('d-b');
+    expect(fleetRowFacts(replicas).activeDelivery).toBeNull();
   });
 });
 

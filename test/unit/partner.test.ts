@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { retryAfterMs } from '../../activities/partners/http';
-import { emptySnapshot, etaSeconds, mergeSnapshot, partnerVisible, type PartnerStatusUpdate } from '../../domain/partner-delivery';
-import { buildVehicleStatus, signDoorDashJwt, toDoorDashStatus, vehicleStatusSchema, verifyDoorDashJwt } from '../../domain/partner-doordash';
+import { emptySnapshot, etaSeconds, mergeSnapshot, partnerProgress, partnerVisible, type DeliverySnapshot, type PartnerStatusUpdate } from '../../domain/partner-delivery';
+import { buildVehicleStatus, doorDashStatus, signDoorDashJwt, toDoorDashStatus, vehicleStatusSchema, verifyDoorDashJwt } from '../../domain/partner-doordash';
 import { tripStages } from '../../domain/operations-events';
 
 const creds = { developerId: 'dev-1', keyId: 'key-1', signingSecret: Buffer.from('a secret of 32 bytes, more or le').toString('base64url') };
@@ -67,6 +67,32 @@ describe('partner delivery snapshots', () => {
     const done = mergeSnapshot(atPickup, { stage: 'COMPLETED', stageAt: 9, outcome: 'DELIVERED', ended: true });
     expect(mergeSnapshot(done, { ...atPickup, ended: false })).toEqual(done);
     expect(partnerVisible(done)).not.toBe(partnerVisible(atPickup));
+  });
+
+  it("keep Deliveries' newest status beside the stage, and a snapshot without one keeps its old shape", () => {
+    const pickedUp: DeliverySnapshot = { ...emptySnapshot, deliveryStatus: 'PICKED_UP', deliveryStatusAt: 6 };
+    const merged = mergeSnapshot({ stage: 'AT_PICKUP', stageAt: 5, outcome: null, ended: false }, pickedUp);
+    expect(merged).toEqual({ stage: 'AT_PICKUP', stageAt: 5, outcome: null, ended: false, deliveryStatus: 'PICKED_UP', deliveryStatusAt: 6 });
+    expect(mergeSnapshot(merged, { ...emptySnapshot, deliveryStatus: 'AT_PICKUP', deliveryStatusAt: 4 })).toEqual(merged);
+    expect(mergeSnapshot(merged, { ...emptySnapshot, deliveryStatus: null, deliveryStatusAt: null })).toEqual(merged);
+    expect(partnerVisible(merged)).not.toBe(partnerVisible({ ...merged, deliveryStatus: undefined }));
+    // Runs started before deliveries had a status: same shape, same visible text as then.
+    expect(mergeSnapshot(emptySnapshot, { stage: 'LOADED', stageAt: 1, outcome: null, ended: false })).toEqual({ stage: 'LOADED', stageAt: 1, outcome: null, ended: false });
+    expect(partnerVisible({ stage: 'LOADED', stageAt: 1, outcome: null, ended: false })).toBe('LOADED|');
+  });
+
+  it("take the newer of Deliveries' status and the trip's stage; an end from Deliveries is final", () => {
+    const s = (over: Partial<DeliverySnapshot>): DeliverySnapshot => ({ ...emptySnapshot, ...over });
+    expect(partnerProgress(s({}))).toEqual({ status: 'ASSIGNED', failure: null });
+    expect(partnerProgress(s({ stage: 'AT_PICKUP', stageAt: 5, deliveryStatus: 'PICKED_UP', deliveryStatusAt: 6 })).status).toBe('PICKED_UP');
+    expect(partnerProgress(s({ stage: 'EN_ROUTE_TO_DROPOFF', stageAt: 7, deliveryStatus: 'PICKED_UP', deliveryStatusAt: 6 })).status).toBe('EN_ROUTE_TO_DROPOFF');
+    expect(partnerProgress(s({ stage: 'AT_DROPOFF', stageAt: 9, outcome: 'DELIVERED', deliveryStatus: 'FAILED', deliveryStatusAt: 1 }))).toEqual({ status: 'FAILED', failure: 'FAILED' });
+    expect(partnerProgress(s({ stage: 'AT_DROPOFF', stageAt: 9, outcome: 'customer_absent', deliveryStatus: 'AT_DROPOFF', deliveryStatusAt: 10 }))).toEqual({
+      status: 'FAILED',
+      failure: 'CUSTOMER_ABSENT',
+    });
+    expect(doorDashStatus(s({ deliveryStatus: 'EN_ROUTE_TO_DROPOFF', deliveryStatusAt: 1 })).status).toBe('HEADING_TO_DROPOFF_LOCATION');
+    expect(doorDashStatus(s({ deliveryStatus: 'CANCELLED', deliveryStatusAt: 1 }))).toEqual({ status: 'DELIVERY_CANCELLED', failure: 'CANCELLED' });
   });
 
   it('reads Retry-After as seconds or a date', () => {

@@ -20,6 +20,10 @@ import { Worker } from '@temporalio/worker';
  * - partner-delivery-snapshot-during-push: a stage change signalled while a push was being retried
  *   after 503s, recorded before `patched('snapshot-during-push')`, when the push's outcome replaced
  *   the state and the change was lost until the interval (now it is pushed at once);
+ * - partner-delivery-doordash-pushes: a DoorDash delivery pushed on each stage change and on the
+ *   interval until delivered and unmapped, recorded before snapshots carried Deliveries' status
+ *   and before partners that pull (Uber) took a branch of their own (no patch: no run of a pull
+ *   partner existed before it, and a push partner's commands are unchanged);
  * - deployment-canary-soak-succeeded, deployment-soak-fault-failed, deployment-cancelled: rollouts
  *   (canary, soak, the rest; a canary faulting in its soak; cancelled by signal while polling),
  *   recorded before the rollout's stages were named functions;
