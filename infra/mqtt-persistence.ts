@@ -6,8 +6,8 @@ import type { AedesPacket } from 'aedes-packet';
  * aedes' in-memory persistence with the outgoing queue indexed. The stock one keeps each client's
  * unacknowledged QoS 1 messages in an array and scans it from the start for every delivery
  * (`outgoingUpdate`) and every PUBACK (`outgoingClearMessageId`), so once a subscriber falls behind,
- * every message costs time in proportion to the backlog and the backlog runs away (measured in the
- * benchmark: the broker at 75 % of a core and 2 GB). Here a client's queue is a Map in delivery
+ * every message costs time in proportion to the backlog and the backlog runs away (docs/performance.md).
+ * Here a client's queue is a Map in delivery
  * order, keyed by the broker's packet identity, beside an index by MQTT messageId: each step is
  * O(1). Everything else is aedes-persistence 11's own code.
  */

@@ -6,8 +6,8 @@ import { createSqsClient } from './sqs';
 /**
  * A local SQS-compatible server for npm start, the tests and the benchmark: ElasticMQ from Maven
  * Central on the JVM (scripts/sqs.sh installs it into .tools/sqs; scripts/elasticmq.conf creates the
- * standard queue `robot-heartbeats`, 30 s visibility timeout, in memory). moto's server was the other
- * candidate: it fell behind above 200 messages a second here.
+ * standard queue `robot-heartbeats`, 30 s visibility timeout, in memory). moto's server, the other
+ * candidate, fell behind the fleet's rate (docs/performance.md).
  */
 
 export const LOCAL_HEARTBEAT_QUEUE = 'robot-heartbeats';

@@ -25,7 +25,7 @@ export async function createFleetWorker(deps: {
     taskQueue: deps.taskQueue ?? taskQueues.fleet,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(deps.activityDeps),
-    // A cached robot workflow took about 0.4 MB (README, Cache sizes); a workflow not in the cache replays its history.
+    // A workflow not in the cache replays its history: size it for the robots served (docs/operations.md).
     maxCachedWorkflows: deps.maxCachedWorkflows ?? 2000,
   });
 }
