@@ -8,7 +8,7 @@ import { mergeParts, noParts, updatableFields, type DeviceParts, type UpdatedFie
  * robot (read under a row lock, so any number of ingest workers, on any distribution of a robot's
  * messages, decide as one would): each heartbeat's time on the robot's clock line
  * (domain/robot-clock.ts), which one is the robot's newest, when it was last heard from (server
- * receipt time, whatever its clock says), and which heartbeats its workflow must see
+ * receipt time of a heartbeat that shows it is publishing, whatever its clock says), and which heartbeats its workflow must see
  * (domain/forwarding.ts).
  */
 
@@ -70,7 +70,7 @@ export function takeIn(known: ReadonlyMap<string, RobotIntake>, heartbeats: Hear
     }
     robots.set(hb.serial, {
       clock: placed.clock,
-      lastSeenAt: Math.max(before.lastSeenAt ?? hb.receivedAt, hb.receivedAt),
+      lastSeenAt: placed.live ? Math.max(before.lastSeenAt ?? hb.receivedAt, hb.receivedAt) : before.lastSeenAt,
       forwarded: { fingerprint: after.fingerprint, at: after.forwardedAt },
       parts,
     });

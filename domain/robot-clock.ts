@@ -17,8 +17,13 @@
  *    then the clock was set back (to an hour ago, to 1970) and a new epoch starts at `r`. A burst
  *    of redelivered or backlogged heartbeats comes and goes in far less time and is followed by
  *    newer ones; the late heartbeats of a robot gone quiet do not advance with the server's time.
- * A new epoch's first heartbeat is always the robot's newest. Liveness never reads any of this: it
- * follows receipt times only.
+ * A new epoch's first heartbeat is always the robot's newest.
+ *
+ * Liveness is a receipt time, never the robot's clock, but not every receipt is a sign of life: a
+ * heartbeat is one (`live`) when it is the robot's newest, or when it is one of a run of
+ * older-dated heartbeats whose robot time runs with the server's (a clock set back, before its new
+ * epoch starts). A redelivered duplicate, a late heartbeat within the tolerance, or a backlog
+ * replayed in a burst after an outage is not: it would keep a robot that went silent online.
  */
 
 export type ClockRule = {
@@ -51,6 +56,8 @@ export type Placed = {
   newest: boolean;
   clock: RobotClock;
   epoch: EpochChange | null;
+  /** Its receipt shows the robot is publishing now (see above). */
+  live: boolean;
 };
 
 export function placeOnClock(clock: RobotClock, robotTime: number, receivedAt: number, rule: ClockRule): Placed {
@@ -58,8 +65,11 @@ export function placeOnClock(clock: RobotClock, robotTime: number, receivedAt: n
   const newer = (at: number) => newestAt === null || at > newestAt;
   const take = (at: number, offset: number, epoch: EpochChange | null): Placed =>
     newer(at)
-      ? { at, newest: true, clock: { offsetMs: offset, newestAt: at, newestReceivedAt: receivedAt, behind: null }, epoch }
-      : { at, newest: false, clock: behind === null ? { ...clock, behind: { since: receivedAt, at } } : clock, epoch: null };
+      ? { at, newest: true, clock: { offsetMs: offset, newestAt: at, newestReceivedAt: receivedAt, behind: null }, epoch, live: true }
+      : { at, newest: false, clock: behind === null ? { ...clock, behind: { since: receivedAt, at } } : clock, epoch: null, live: runsWithServer(at) };
+  // Later in robot time than the run's first, by no more than twice the server time since (plus a tick).
+  const runsWithServer = (at: number) =>
+    behind !== null && at < receivedAt - rule.toleranceMs && at > behind.at && at - behind.at <= 2 * (receivedAt - behind.since) + 1000;
   const startEpoch = (epoch: EpochChange): Placed => {
     const at = Math.max(receivedAt, newestAt === null ? receivedAt : newestAt + 1);
     return take(at, at - robotTime, epoch);

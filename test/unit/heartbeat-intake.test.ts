@@ -32,8 +32,8 @@ test('a robot clock a day ahead is moved to the receipt time, its PIN entries wi
   expect(forwards.map((f) => f.timestamp)).toEqual([T, T + 1040]);
 });
 
-test('liveness follows receipt time: a heartbeat dated behind still moves last seen', () => {
-  const { robots } = takeIn(new Map(), [hb('A', T, T + 40), hb('A', T - 3_600_000, T + 2000)], rules);
+test('liveness follows receipt time: heartbeats from a clock set back move last seen, a repeat does not', () => {
+  const { robots } = takeIn(new Map(), [hb('A', T, T + 40), hb('A', T - 3_600_000, T + 1000), hb('A', T - 3_599_000, T + 2000), hb('A', T, T + 3000)], rules);
   expect(robots.get('A')!.lastSeenAt).toBe(T + 2000);
 });
 

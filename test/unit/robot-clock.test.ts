@@ -100,6 +100,22 @@ describe('a clock set back', () => {
     expect(placed.slice(10).every((p) => !p.newest && p.epoch === null)).toBe(true);
   });
 
+  it('counts its heartbeats as signs of life from the second on, before its new epoch starts', () => {
+    const placed = place(...publishing(T, 3), ...publishing(T + 3000, 12, -HOUR));
+    expect(placed.slice(3).map((p) => p.live)).toEqual([false, ...Array(11).fill(true)]);
+  });
+
+  it('counts neither a repeat nor a late heartbeat nor a replayed backlog as a sign of life', () => {
+    const live = publishing(T, 10);
+    const repeat: [number, number] = [T + 9000, T + 11_000];
+    const late: [number, number] = [T + 4000, T + 20_000];
+    // A backlog a minute old, delivered in 100 ms.
+    const backlog = publishing(T - 70_000, 60).map(([t], i): [number, number] => [t, T + 21_000 + i * 2]);
+    const placed = place(...live, repeat, late, ...backlog);
+    expect(placed.slice(0, 10).every((p) => p.live)).toBe(true);
+    expect(placed.slice(10).filter((p) => p.live)).toHaveLength(0);
+  });
+
   it('returns to the robot clock once it is right again', () => {
     const placed = place(...publishing(T, 2), ...publishing(T + 2000, 15, -HOUR), ...publishing(T + 17_000, 3));
     const last = placed.slice(-3);
