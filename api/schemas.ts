@@ -15,7 +15,7 @@ export const domainEventResourceSchema = domainEventSchema.meta({ id: 'DomainEve
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().describe('e.g. INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE'),
+      code: z.string().describe('e.g. INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, METHOD_NOT_ALLOWED, PAYLOAD_TOO_LARGE, UNAVAILABLE'),
       message: z.string().describe('for 400, starts with the offending field: "<field>: <problem>"'),
       details: z.unknown().optional(),
     }),
