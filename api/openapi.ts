@@ -1,4 +1,4 @@
-import { OpenAPIRegistry, OpenApiGeneratorV3, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import {
   deviceParamsSchema,
@@ -124,8 +124,8 @@ export function buildOpenApiDocument(): object {
   registerOperationsEventPaths(registry, secured);
   registerDriveuPaths(registry, secured);
 
-  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
-    openapi: '3.0.3',
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
     info: { title: 'Fleet backend', version: '1.0.0', description: 'Delivery robot fleet API (see CONTRACT.md)' },
   });
 }
