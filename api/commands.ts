@@ -179,7 +179,7 @@ export function registerCommandPaths(registry: OpenAPIRegistry, secured: Record<
     path: '/v1/devices/{serial}/commands',
     summary: 'Send a command to a robot (scope operate); follow it with GET .../commands/{commandId}',
     security: secured,
-    request: { params: serialParamsSchema, body: { content: { 'application/json': { schema: sendCommandBodySchema } } } },
+    request: { params: serialParamsSchema, body: { required: true, content: { 'application/json': { schema: sendCommandBodySchema } } } },
     responses: {
       202: json('Accepted: published on robot/<serial>/command as soon as a worker runs it', sendCommandResponseSchema),
       200: json('The command this requestId made before', sendCommandResponseSchema),

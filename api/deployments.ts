@@ -189,7 +189,7 @@ export function registerGreengrassPaths(registry: OpenAPIRegistry, security: Rec
     path: '/v1/deployments',
     summary: 'Start a Greengrass rollout (scope deploy): canaries, soak, then the rest',
     security,
-    request: { body: { content: { 'application/json': { schema: startDeploymentSchema } } } },
+    request: { body: { required: true, content: { 'application/json': { schema: startDeploymentSchema } } } },
     responses: {
       201: json('Started', startDeploymentResponseSchema),
       200: json('The deployment first started with this requestId', startDeploymentResponseSchema),

@@ -107,7 +107,7 @@ export function registerDriveuPaths(registry: OpenAPIRegistry, secured: Record<s
     path: '/v1/webhooks/driveu',
     summary: `DriveU status webhook (IWebhookEvent, time in microseconds); header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with DRIVEU_WEBHOOK_SECRET>`,
     security: [],
-    request: { body: { content: { 'application/json': { schema: driveuWebhookEventSchema } } } },
+    request: { body: { required: true, content: { 'application/json': { schema: driveuWebhookEventSchema } } } },
     responses: {
       202: json('Kept; signalled to the robot workflow when a robot claims the unit', driveuWebhookResponseSchema),
       400: json('Invalid input; the message names the field', errorSchema),
@@ -120,7 +120,7 @@ export function registerDriveuPaths(registry: OpenAPIRegistry, secured: Record<s
     path: '/v1/devices/{serial}/driveu-unit',
     summary: 'Which DriveU unit (uuid) belongs to the robot (scope operate); a unit moves from any robot that had it',
     security: secured,
-    request: { params: serialParamsSchema, body: { content: { 'application/json': { schema: driveuUnitBodySchema } } } },
+    request: { params: serialParamsSchema, body: { required: true, content: { 'application/json': { schema: driveuUnitBodySchema } } } },
     responses: {
       200: json('The mapping', driveuUnitResponseSchema),
       400: json('Invalid input; the message names the field', errorSchema),

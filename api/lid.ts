@@ -262,7 +262,7 @@ export function registerLidPaths(registry: OpenAPIRegistry, secured: Record<stri
     403: error('The API key lacks the scope'),
     404: error('No such device or lid cycle'),
   };
-  const body = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+  const body = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema } } });
   registry.registerPath({
     method: 'put',
     path: '/v1/devices/{serial}/unlock-pin',
