@@ -18,7 +18,7 @@ import {
 import type { DeploymentWorkflowInput } from '../workflows/deployment';
 import { requireScope } from './auth';
 import { failedPrecondition, invalidArgument, notFound, parseInput, unavailable } from './errors';
-import { errorSchema } from './schemas';
+import { errorSchema, pageTokenSchema } from './schemas';
 import { softwareParamsSchema, softwareQuerySchema, softwareResourceSchema } from './software';
 
 /** Greengrass rollouts: start one (scope deploy), follow it, list them, cancel one. */
@@ -82,7 +82,7 @@ export const deploymentParamsSchema = z.object({ id: deploymentIdSchema });
 export const listDeploymentsQuerySchema = z.object({
   status: z.enum(rolloutStatuses).optional(),
   pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
-  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+  pageToken: pageTokenSchema(200),
 });
 export const listDeploymentsResponseSchema = z.object({
   deployments: z.array(deploymentSummarySchema).describe('newest first'),

@@ -12,7 +12,7 @@ import { requireScope } from './auth';
 import { issueCommand, requireDevice, type CommandDeps } from './commands';
 import { ApiError, invalidArgument, notFound, parseInput } from './errors';
 import { decodePageToken, encodePageToken } from './page-token';
-import { errorSchema } from './schemas';
+import { errorSchema, pageTokenSchema } from './schemas';
 
 /**
  * The Lid Service's routes: a robot's unlock PIN (set, clear, show, validate) and its lid cycles.
@@ -42,7 +42,7 @@ const cycleParamsSchema = z.object({ cycleId: declarePattern(z.uuid('must be a l
 
 export const listLidCyclesQuerySchema = z.object({
   pageSize: z.coerce.number().int().min(1).max(100).default(20),
-  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+  pageToken: pageTokenSchema(200),
 });
 
 export const setUnlockPinResponseSchema = z.object({
