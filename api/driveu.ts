@@ -102,11 +102,17 @@ function parseJson(raw: Buffer): unknown {
 
 export function registerDriveuPaths(registry: OpenAPIRegistry, secured: Record<string, string[]>[]): void {
   const json = (description: string, schema: z.ZodType): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
+  const signature = registry.registerComponent('securitySchemes', 'DriveuSignature', {
+    type: 'apiKey',
+    in: 'header',
+    name: SIGNATURE_HEADER,
+    description: 'sha256=<hex HMAC-SHA256 of the raw body with DRIVEU_WEBHOOK_SECRET>',
+  });
   registry.registerPath({
     method: 'post',
     path: '/v1/webhooks/driveu',
     summary: `DriveU status webhook (IWebhookEvent, time in microseconds); header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with DRIVEU_WEBHOOK_SECRET>`,
-    security: [],
+    security: [{ [signature.name]: [] }],
     request: { body: { required: true, content: { 'application/json': { schema: driveuWebhookEventSchema } } } },
     responses: {
       202: json('Kept; signalled to the robot workflow when a robot claims the unit', driveuWebhookResponseSchema),
