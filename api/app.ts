@@ -17,6 +17,7 @@ import { errorHandler, routeNotFound } from './errors';
 import { eventRoutes } from './events';
 import type { EventStream } from './event-stream';
 import { healthRoutes } from './health';
+import { methodNotAllowed } from './method-not-allowed';
 import { httpMetrics, metricsHandler, rejectedMessagesGauge } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { limitPinChecks, rateLimit, rateLimitSettings, withRateLimitResponses } from './rate-limit';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(httpMetrics());
   // Before every route, the webhook included: per API key, or per client IP without a valid key.
   app.use(rateLimit(apiKeys, limits));
+  app.use(methodNotAllowed);
   // Signed with an HMAC of its raw body, so it reads the body itself, before express.json.
   app.use(driveuWebhookRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(express.json({ limit: '100kb' }));

@@ -11,7 +11,9 @@ import { acceptCommand, readAcceptedCommand, readCommand, robotExists, type Comm
 import { commandIdForRequest } from '../domain/command-ids';
 import { commandStatuses, commandTypes, type CommandRecord, type CommandSource, type CommandType } from '../domain/commands';
 import { serialSchema } from '../domain/heartbeat';
+import { declareKeys, declarePattern, jsonSchemaOf } from '../domain/json-schema';
 import { pinHashSecret, seal } from '../domain/lid-pins';
+import { seedEnum } from '../domain/seed-enum';
 import { requireScope } from './auth';
 import { notFound, parseInput } from './errors';
 import { errorSchema } from './schemas';
@@ -26,30 +28,32 @@ export type CommandDeps = { prisma: PrismaClient; temporal: TemporalClient; logg
 const timestamp = z.string().describe('RFC 3339 timestamp');
 
 /** Also accepts the seed's enum names (DEVICE_COMMAND_TYPE_UNLOCK_LID). */
-const commandTypeSchema = z.preprocess(
-  (v) => (typeof v === 'string' ? v.replace(/^DEVICE_COMMAND_TYPE_/, '') : v),
-  z.enum(commandTypes),
-);
+const commandTypeSchema = seedEnum(commandTypes, 'DEVICE_COMMAND_TYPE_');
+const setPinTypeSchema = seedEnum(['SET_PIN'], 'DEVICE_COMMAND_TYPE_');
+
+/** What a SET_PIN's parameters must hold: a pin of 2 to 10 digits, or clear: "true". */
+const setPinParametersSchema = z.union([z.object({ clear: z.literal('true') }), z.object({ pin: z.string().regex(/^\d{2,10}$/) })]);
 
 export const sendCommandBodySchema = z
   .object({
     commandType: commandTypeSchema,
-    parameters: z
-      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'parameter names are letters, digits and "_"'), z.string().max(256))
+    parameters: declareKeys(z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'parameter names are letters, digits and "_"'), z.string().max(256)))
       .refine((p) => Object.keys(p).length <= 20, 'at most 20 parameters')
+      .meta({ maxProperties: 20 })
       .default({}),
     requestId: z.string().min(1).max(255).optional().describe('the same requestId again returns the first command'),
     timeoutSeconds: z.number().int().min(1).max(3600).optional().describe('the command times out unless EXECUTED or FAILED by then (default COMMAND_TIMEOUT_SECONDS)'),
   })
   .superRefine((body, ctx) => {
-    if (body.commandType !== 'SET_PIN') return;
-    if (body.parameters.clear === 'true') return;
-    if (!/^\d{2,10}$/.test(body.parameters.pin ?? '')) {
-      ctx.addIssue({ code: 'custom', path: ['parameters', 'pin'], message: 'SET_PIN needs a pin of 2 to 10 digits (or clear: "true")' });
-    }
+    if (body.commandType !== 'SET_PIN' || setPinParametersSchema.safeParse(body.parameters).success) return;
+    ctx.addIssue({ code: 'custom', path: ['parameters', 'pin'], message: 'SET_PIN needs a pin of 2 to 10 digits (or clear: "true")' });
+  })
+  .meta({
+    if: { properties: { commandType: jsonSchemaOf(setPinTypeSchema) }, required: ['commandType'] },
+    then: { properties: { parameters: jsonSchemaOf(setPinParametersSchema) }, required: ['parameters'] },
   });
 
-export const commandParamsSchema = z.object({ serial: serialSchema, commandId: z.uuid('must be a command id (UUID)') });
+export const commandParamsSchema = z.object({ serial: serialSchema, commandId: declarePattern(z.uuid('must be a command id (UUID)')) });
 const serialParamsSchema = z.object({ serial: serialSchema });
 
 export const sendCommandResponseSchema = z.object({
@@ -179,7 +183,7 @@ export function registerCommandPaths(registry: OpenAPIRegistry, secured: Record<
     path: '/v1/devices/{serial}/commands',
     summary: 'Send a command to a robot (scope operate); follow it with GET .../commands/{commandId}',
     security: secured,
-    request: { params: serialParamsSchema, body: { content: { 'application/json': { schema: sendCommandBodySchema } } } },
+    request: { params: serialParamsSchema, body: { required: true, content: { 'application/json': { schema: sendCommandBodySchema } } } },
     responses: {
       202: json('Accepted: published on robot/<serial>/command as soon as a worker runs it', sendCommandResponseSchema),
       200: json('The command this requestId made before', sendCommandResponseSchema),

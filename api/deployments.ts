@@ -18,7 +18,7 @@ import {
 import type { DeploymentWorkflowInput } from '../workflows/deployment';
 import { requireScope } from './auth';
 import { failedPrecondition, invalidArgument, notFound, parseInput, unavailable } from './errors';
-import { errorSchema } from './schemas';
+import { errorSchema, pageTokenSchema } from './schemas';
 import { softwareParamsSchema, softwareQuerySchema, softwareResourceSchema } from './software';
 
 /** Greengrass rollouts: start one (scope deploy), follow it, list them, cancel one. */
@@ -82,7 +82,7 @@ export const deploymentParamsSchema = z.object({ id: deploymentIdSchema });
 export const listDeploymentsQuerySchema = z.object({
   status: z.enum(rolloutStatuses).optional(),
   pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
-  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+  pageToken: pageTokenSchema(200),
 });
 export const listDeploymentsResponseSchema = z.object({
   deployments: z.array(deploymentSummarySchema).describe('newest first'),
@@ -189,7 +189,7 @@ export function registerGreengrassPaths(registry: OpenAPIRegistry, security: Rec
     path: '/v1/deployments',
     summary: 'Start a Greengrass rollout (scope deploy): canaries, soak, then the rest',
     security,
-    request: { body: { content: { 'application/json': { schema: startDeploymentSchema } } } },
+    request: { body: { required: true, content: { 'application/json': { schema: startDeploymentSchema } } } },
     responses: {
       201: json('Started', startDeploymentResponseSchema),
       200: json('The deployment first started with this requestId', startDeploymentResponseSchema),

@@ -102,12 +102,18 @@ function parseJson(raw: Buffer): unknown {
 
 export function registerDriveuPaths(registry: OpenAPIRegistry, secured: Record<string, string[]>[]): void {
   const json = (description: string, schema: z.ZodType): ResponseConfig => ({ description, content: { 'application/json': { schema } } });
+  const signature = registry.registerComponent('securitySchemes', 'DriveuSignature', {
+    type: 'apiKey',
+    in: 'header',
+    name: SIGNATURE_HEADER,
+    description: 'sha256=<hex HMAC-SHA256 of the raw body with DRIVEU_WEBHOOK_SECRET>',
+  });
   registry.registerPath({
     method: 'post',
     path: '/v1/webhooks/driveu',
     summary: `DriveU status webhook (IWebhookEvent, time in microseconds); header ${SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body with DRIVEU_WEBHOOK_SECRET>`,
-    security: [],
-    request: { body: { content: { 'application/json': { schema: driveuWebhookEventSchema } } } },
+    security: [{ [signature.name]: [] }],
+    request: { body: { required: true, content: { 'application/json': { schema: driveuWebhookEventSchema } } } },
     responses: {
       202: json('Kept; signalled to the robot workflow when a robot claims the unit', driveuWebhookResponseSchema),
       400: json('Invalid input; the message names the field', errorSchema),
@@ -120,7 +126,7 @@ export function registerDriveuPaths(registry: OpenAPIRegistry, secured: Record<s
     path: '/v1/devices/{serial}/driveu-unit',
     summary: 'Which DriveU unit (uuid) belongs to the robot (scope operate); a unit moves from any robot that had it',
     security: secured,
-    request: { params: serialParamsSchema, body: { content: { 'application/json': { schema: driveuUnitBodySchema } } } },
+    request: { params: serialParamsSchema, body: { required: true, content: { 'application/json': { schema: driveuUnitBodySchema } } } },
     responses: {
       200: json('The mapping', driveuUnitResponseSchema),
       400: json('Invalid input; the message names the field', errorSchema),

@@ -24,7 +24,7 @@ import { requireScope } from './auth';
 import { invalidArgument, notFound, parseInput, unavailable } from './errors';
 import { robotStart, type FleetRouteDeps } from './operations-events';
 import { decodePageToken, encodePageToken } from './page-token';
-import { errorSchema } from './schemas';
+import { errorSchema, filterSchema, pageTokenSchema } from './schemas';
 
 /**
  * The fleet view for Mission Control (seed 001 FleetDeviceService): GET one, or list with the
@@ -44,6 +44,11 @@ export function parseOrderBy(text: string | undefined): FleetOrder {
   return { field, desc: direction.toLowerCase() === 'desc' };
 }
 
+/** What parseOrderBy takes, as a regex the document can declare: a field, then asc or desc in any case. */
+const ORDER_BY = new RegExp(
+  `^\\s*(${Object.keys(fleetOrderTypes).map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(\\s+([Aa][Ss][Cc]|[Dd][Ee][Ss][Cc]))?\\s*$`,
+);
+
 // A token comes back from the client: its values reach SQL as parameters, so they must be ones PostgreSQL takes (no NUL).
 const pageKeySchema = z.object({
   q: z.string(),
@@ -57,14 +62,18 @@ const queryDigest = (filter: string, order: FleetOrder) =>
   createHash('sha256').update(`${filter}\n${order.field}\n${order.desc}`).digest('base64url').slice(0, 16);
 
 export const listFleetDevicesQuerySchema = z.object({
-  filter: z
+  filter: filterSchema(
+    ['status=ON_TRIP AND online=true', 'batteryPercent>20', 'activeTrip.tripType=DELIVERY'],
+    'e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (README lists the fields)',
+  ),
+  orderBy: z
     .string()
-    .max(2000)
+    .max(100)
+    .regex(ORDER_BY, `expected "<field> [asc|desc]" with a field of ${Object.keys(fleetOrderTypes).join(', ')}`)
     .optional()
-    .describe('e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (README lists the fields)'),
-  orderBy: z.string().max(100).optional().describe(`"<field> [asc|desc]", field one of ${Object.keys(fleetOrderTypes).join(', ')}; default serial`),
+    .describe(`"<field> [asc|desc]", field one of ${Object.keys(fleetOrderTypes).join(', ')}; default serial`),
   pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
-  pageToken: z.string().max(1000).optional().describe('nextPageToken of the previous page, with the same filter and orderBy'),
+  pageToken: pageTokenSchema(1000, 'nextPageToken of the previous page, with the same filter and orderBy'),
 });
 
 const fleetDeviceResourceSchema = fleetDeviceSchema.meta({ id: 'FleetDevice' });

@@ -4,13 +4,15 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { clearUnlockPin, judgePinEntry, listLidCycles, readLidCycle, readUnlockPin, setUnlockPin, type LidCycleRow } from '../store/lid';
 import { serialSchema } from '../domain/heartbeat';
+import { declarePattern } from '../domain/json-schema';
 import { lidCycleStatuses, lidSettings, pinEntrySources, pinFlows, pinOutcomes, pinTypes, type PinFlow } from '../domain/lid';
 import { hashPin, pinHashSecret } from '../domain/lid-pins';
+import { seedEnum } from '../domain/seed-enum';
 import { requireScope } from './auth';
 import { issueCommand, requireDevice, type CommandDeps } from './commands';
 import { ApiError, invalidArgument, notFound, parseInput } from './errors';
 import { decodePageToken, encodePageToken } from './page-token';
-import { errorSchema } from './schemas';
+import { errorSchema, pageTokenSchema } from './schemas';
 
 /**
  * The Lid Service's routes: a robot's unlock PIN (set, clear, show, validate) and its lid cycles.
@@ -23,24 +25,24 @@ const MAX_PIN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
 const pinSchema = z.string().regex(/^\d{2,10}$/, 'must be 2 to 10 digits');
 
 /** Also accepts the seed's enum names (UNLOCK_PIN_TYPE_MERCHANT). */
-const pinTypeSchema = z.preprocess((v) => (typeof v === 'string' ? v.replace(/^UNLOCK_PIN_TYPE_/, '') : v), z.enum(pinTypes));
+const pinTypeSchema = seedEnum(pinTypes, 'UNLOCK_PIN_TYPE_');
 
 export const setUnlockPinBodySchema = z.object({
   pin: pinSchema,
   pinType: pinTypeSchema,
   contextId: z.string().min(1).max(255).describe('the delivery, trip or task the PIN belongs to'),
-  expiresAt: z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp' }),
+  expiresAt: declarePattern(z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp' })).describe('in the future, and within 30 days'),
   flow: z.enum(pinFlows).optional().describe('magic-lid also pushes the PIN to the robot (SET_PIN); default LID_PIN_FLOW'),
 });
 
 export const validatePinBodySchema = z.object({ pin: pinSchema });
 
 const serialParamsSchema = z.object({ serial: serialSchema });
-const cycleParamsSchema = z.object({ cycleId: z.uuid('must be a lid cycle id (UUID)') });
+const cycleParamsSchema = z.object({ cycleId: declarePattern(z.uuid('must be a lid cycle id (UUID)')) });
 
 export const listLidCyclesQuerySchema = z.object({
   pageSize: z.coerce.number().int().min(1).max(100).default(20),
-  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+  pageToken: pageTokenSchema(200),
 });
 
 export const setUnlockPinResponseSchema = z.object({
@@ -262,7 +264,7 @@ export function registerLidPaths(registry: OpenAPIRegistry, secured: Record<stri
     403: error('The API key lacks the scope'),
     404: error('No such device or lid cycle'),
   };
-  const body = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } });
+  const body = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema } } });
   registry.registerPath({
     method: 'put',
     path: '/v1/devices/{serial}/unlock-pin',

@@ -1,4 +1,4 @@
-import { OpenAPIRegistry, OpenApiGeneratorV3, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import {
   deviceParamsSchema,
@@ -126,8 +126,39 @@ export function buildOpenApiDocument(): object {
   registerDriveuPaths(registry, secured);
   registerPartnerPaths(registry, secured);
 
-  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
-    openapi: '3.0.3',
-    info: { title: 'Fleet backend', version: '1.0.0', description: 'Delivery robot fleet API (see CONTRACT.md)' },
+  const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Fleet backend',
+      version: '1.0.0',
+      description:
+        'Delivery robot fleet API (see CONTRACT.md). No string may hold U+0000, and string lengths count UTF-16 code units, as JavaScript does. ' +
+        'A method a known path does not serve is a 405 METHOD_NOT_ALLOWED whose Allow header lists the ones it does.',
+    },
   });
+  return withAnswersOfEveryRoute(document, apiKey.name);
+}
+
+/**
+ * Answers that do not depend on the route, added to each operation that does not list them: any
+ * request may carry a JSON body (400 naming `body` when it does not parse, 413 over 100 kb), and a
+ * route behind the API key answers 401 and 403, and 503 while PostgreSQL or Temporal is unreachable.
+ */
+function withAnswersOfEveryRoute<T extends object>(document: T, apiKeyScheme: string): T {
+  const paths = (document as { paths?: Record<string, Record<string, { security?: object[]; responses?: Record<string, unknown> }>> }).paths ?? {};
+  const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations)) {
+      const responses = (operation.responses ??= {});
+      const answers: Record<string, string> = {
+        400: 'Invalid input; the message names the field (`body` for a body that is not JSON)',
+        413: 'The body is over the limit: 100 kb of JSON (16 KiB for the DriveU webhook)',
+      };
+      if (operation.security?.some((s) => apiKeyScheme in s)) {
+        Object.assign(answers, { 401: 'Missing or unknown x-api-key', 403: 'The API key lacks the scope', 503: 'PostgreSQL or Temporal is unavailable; retry shortly' });
+      }
+      for (const [status, description] of Object.entries(answers)) responses[status] ??= error(description);
+    }
+  }
+  return document;
 }

@@ -80,7 +80,7 @@ export function registerOperationsEventPaths(registry: OpenAPIRegistry, secured:
     summary: 'Business facts from Operations and Deliveries (scope operate): one event, or { events: [...] } with up to 500',
     security: secured,
     request: {
-      body: { content: { 'application/json': { schema: z.union([operationsEventSchema, operationsEventBatchSchema]) } } },
+      body: { required: true, content: { 'application/json': { schema: z.union([operationsEventSchema, operationsEventBatchSchema]) } } },
     },
     responses: {
       200: json('Each event with what became of it', operationsEventsResponseSchema),

@@ -15,7 +15,7 @@ export const domainEventResourceSchema = domainEventSchema.meta({ id: 'DomainEve
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().describe('e.g. INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE'),
+      code: z.string().describe('e.g. INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, METHOD_NOT_ALLOWED, PAYLOAD_TOO_LARGE, UNAVAILABLE'),
       message: z.string().describe('for 400, starts with the offending field: "<field>: <problem>"'),
       details: z.unknown().optional(),
     }),
@@ -28,14 +28,19 @@ export const getDeviceQuerySchema = z.object({
   fresh: z.enum(['true', 'false']).optional().describe("true: read the robot workflow's live state"),
 });
 
+/**
+ * A filter is a small language (README, "Filters"), declared as `format: filter` with examples; a
+ * page token is opaque, declared as `format: page-token`. A value that does not parse is a 400.
+ */
+export const filterSchema = (examples: string[], description: string) =>
+  z.string().max(2000).meta({ format: 'filter', examples }).optional().describe(description);
+export const pageTokenSchema = (maxLength: number, description = 'nextPageToken of the previous page') =>
+  z.string().max(maxLength).meta({ format: 'page-token' }).optional().describe(`${description}; any other value is a 400`);
+
 export const listDevicesQuerySchema = z.object({
-  filter: z
-    .string()
-    .max(2000)
-    .optional()
-    .describe('e.g. `online=true AND batteryPercent<20`; fields: serial, online, lidOpen, batteryPercent, networkType'),
+  filter: filterSchema(['online=true AND batteryPercent<20', 'serial=ABC123'], 'e.g. `online=true AND batteryPercent<20`; fields: serial, online, lidOpen, batteryPercent, networkType'),
   pageSize: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(50),
-  pageToken: z.string().max(200).optional().describe('nextPageToken of the previous page'),
+  pageToken: pageTokenSchema(200),
 });
 
 export const listDevicesResponseSchema = z.object({

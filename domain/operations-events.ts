@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { serialSchema } from './heartbeat';
+import { declarePattern } from './json-schema';
+import { seedEnum } from './seed-enum';
 
 /**
  * Business facts from Operations and Deliveries (CONTRACT.md `POST /v1/operations-events`), each
@@ -48,12 +50,6 @@ export const openFoTaskStatuses: readonly FoTaskStatus[] = ['PENDING', 'ASSIGNED
 /** Statuses after which a delivery is over: final, as a trip's end is. */
 export const terminalDeliveryStatuses: readonly DeliveryStatus[] = ['DELIVERED', 'CANCELLED', 'FAILED'];
 
-/** An enum that takes `VALUE` or `PREFIX_VALUE` and yields `VALUE`. */
-function seedEnum<const T extends readonly [string, ...string[]]>(values: T, prefix: string) {
-  const accepted = [...values, ...values.map((v) => `${prefix}${v}`)] as [string, ...string[]];
-  return z.enum(accepted).transform((v) => (v.startsWith(prefix) ? v.slice(prefix.length) : v) as T[number]);
-}
-
 export const tripTypeSchema = seedEnum(tripTypes, 'TRIP_TYPE_');
 export const tripStageSchema = seedEnum(tripStages, 'TRIP_STAGE_');
 export const foTaskTypeSchema = seedEnum(foTaskTypes, 'FO_TASK_TYPE_');
@@ -74,7 +70,7 @@ export const providerVehicleIdSchema = entityId;
 const envelope = {
   id: entityId.describe('unique per fact: a repeat with the same id changes nothing'),
   serial: serialSchema,
-  occurredAt: z.iso.datetime({ offset: true }).describe('RFC 3339; a fact older than one already applied to the same entity is ignored'),
+  occurredAt: declarePattern(z.iso.datetime({ offset: true })).describe('RFC 3339; a fact older than one already applied to the same entity is ignored'),
 };
 
 const fact = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =>

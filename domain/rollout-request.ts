@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { parseTargetArn } from './rollout';
+import { declareKeys } from './json-schema';
+import { TARGET_ARN } from './rollout';
 
 /** POST /v1/deployments: the rollout request (domain/rollout.ts has the rest of the rollout logic). */
 
@@ -30,11 +31,11 @@ export const startDeploymentSchema = z.strictObject({
   targetArn: z
     .string()
     .max(2048)
-    .refine((s) => parseTargetArn(s) !== null, 'must be an IoT thing or thing group ARN (arn:aws:iot:<region>:<account>:thing/<serial> or :thinggroup/<name>)'),
-  components: z
-    .record(componentNameSchema, componentSpecSchema)
+    .regex(TARGET_ARN, 'must be an IoT thing or thing group ARN (arn:aws:iot:<region>:<account>:thing/<serial> or :thinggroup/<name>)'),
+  components: declareKeys(z.record(componentNameSchema, componentSpecSchema))
     .refine((c) => Object.keys(c).length > 0, 'must name at least one component')
-    .refine((c) => Object.keys(c).length <= 50, 'at most 50 components'),
+    .refine((c) => Object.keys(c).length <= 50, 'at most 50 components')
+    .meta({ minProperties: 1, maxProperties: 50 }),
   rollout: rolloutPolicySchema.default(() => rolloutPolicySchema.parse({})),
   requestId: z.string().min(1).max(200).optional().describe('the same requestId again returns the first deployment'),
 });

@@ -6,7 +6,7 @@
 
 // --- Targets ---------------------------------------------------------------------------------
 
-const TARGET_ARN = /^arn:(aws[a-z-]*):iot:([a-z0-9-]+):(\d{12}):(thing|thinggroup)\/([a-zA-Z0-9:_-]{1,128})$/;
+export const TARGET_ARN = /^arn:(aws[a-z-]*):iot:([a-z0-9-]+):(\d{12}):(thing|thinggroup)\/([a-zA-Z0-9:_-]{1,128})$/;
 
 export type Target = { arn: string; kind: 'thing' | 'thinggroup'; name: string; partition: string; region: string; account: string };
 

@@ -151,7 +151,7 @@ describe('errors', () => {
   });
 
   it('is 400 for a malformed JSON body', async () => {
-    const res = await fetch(`${api.url}/v1/devices`, {
+    const res = await fetch(`${api.url}/v1/operations-events`, {
       method: 'POST',
       headers: { 'x-api-key': READER, 'content-type': 'application/json' },
       body: '{"oops',
