@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
 import type { TemporalClient } from '../clients/connection';
 import { apiKeysFromConfig, authenticate } from './auth';
+import { batchGetDeviceRoutes } from './batch-get-devices';
 import { deploymentRoutes } from './deployments';
 import { deviceRoutes } from './devices';
 import { driveuUnitRoutes, driveuWebhookRoutes } from './driveu';
@@ -61,6 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(authenticate(apiKeys));
   app.use('/v1/devices/:serial/unlock-pin/validate', limitPinChecks(limits.pinChecksPerRobot));
+  app.use(batchGetDeviceRoutes(routeDeps));
   app.use(deviceRoutes(routeDeps));
   app.use(eventRoutes({ ...routeDeps, eventStream: deps.eventStream }));
   app.use(lidRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));

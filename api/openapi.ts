@@ -14,6 +14,7 @@ import {
   streamEventsQuerySchema,
   readySchema,
 } from './schemas';
+import { registerBatchGetDevicePaths } from './batch-get-devices';
 import { registerCommandPaths } from './commands';
 import { registerLidPaths } from './lid';
 import { registerGreengrassPaths } from './deployments';
@@ -123,6 +124,7 @@ export function buildOpenApiDocument(): object {
   registerFleetDevicePaths(registry, secured);
   registerOperationsEventPaths(registry, secured);
   registerDriveuPaths(registry, secured);
+  registerBatchGetDevicePaths(registry, secured);
 
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',

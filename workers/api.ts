@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import pino from 'pino';
 import { createApp, type AppDeps } from '../api/app';
 import { createEventStream } from '../api/event-stream';
+import { listenHttp } from '../infra/http-server';
 import { greengrassClientFromConfig } from '../infra/greengrass';
 import { loadConfig } from '../config';
 import { createPrisma } from '../infra/prisma';
@@ -9,11 +10,7 @@ import { connectTemporal, createTemporalClient } from '../clients/connection';
 
 /** The REST API process: listens on PORT and closes cleanly. */
 export async function startApi(deps: AppDeps): Promise<Server> {
-  const app = createApp(deps);
-  return new Promise((resolve, reject) => {
-    const server = app.listen(deps.config.PORT, () => resolve(server));
-    server.once('error', reject);
-  });
+  return listenHttp(createApp(deps), deps.config.PORT);
 }
 
 async function main(): Promise<void> {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { createApp } from '../../api/app';
 import { createEventStream, type EventStream } from '../../api/event-stream';
 import { loadConfig, type Config } from '../../config';
+import { listenHttp } from '../../infra/http-server';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { createGreengrassClient } from '../../infra/greengrass';
 import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
@@ -110,7 +110,7 @@ export async function startFleet(
 
   await startWorker();
   const eventStream = createEventStream({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
-  const server = await listen(createApp({ prisma, temporal, config, logger, taskQueue, greengrass, eventStream }));
+  const server = await listenHttp(createApp({ prisma, temporal, config, logger, taskQueue, greengrass, eventStream }), 0, '127.0.0.1');
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const fleet: TestFleet = {
     config,
@@ -155,12 +155,6 @@ export async function startFleet(
     },
   };
   return fleet;
-}
-
-function listen(app: ReturnType<typeof createApp>): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
-  });
 }
 
 export function required(name: string): string {
