@@ -7,6 +7,8 @@ import type { TemporalClient } from '../clients/connection';
 import { apiKeysFromConfig, authenticate } from './auth';
 import { batchGetDeviceRoutes } from './batch-get-devices';
 import { deploymentRoutes } from './deployments';
+import type { DeviceUpdateStream } from './device-update-stream';
+import { deviceUpdateRoutes } from './device-updates';
 import { deviceRoutes } from './devices';
 import { driveuUnitRoutes, driveuWebhookRoutes } from './driveu';
 import { fleetDeviceRoutes } from './fleet-devices';
@@ -25,6 +27,8 @@ import { softwareRoutes } from './software';
 export type AppDeps = {
   /** Serves GET /v1/events/stream (api/event-stream.ts); without it that route answers 503. */
   eventStream?: EventStream;
+  /** Serves GET /v1/device-updates/stream (api/device-update-stream.ts); without it that route answers 503. */
+  deviceUpdates?: DeviceUpdateStream;
   prisma: PrismaClient;
   temporal: TemporalClient;
   config: Config;
@@ -64,6 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/v1/devices/:serial/unlock-pin/validate', limitPinChecks(limits.pinChecksPerRobot));
   app.use(batchGetDeviceRoutes(routeDeps));
   app.use(deviceRoutes(routeDeps));
+  app.use(deviceUpdateRoutes({ deviceUpdates: deps.deviceUpdates }));
   app.use(eventRoutes({ ...routeDeps, eventStream: deps.eventStream }));
   app.use(lidRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(commandRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));

@@ -16,6 +16,7 @@ import {
 } from './schemas';
 import { registerBatchGetDevicePaths } from './batch-get-devices';
 import { registerCommandPaths } from './commands';
+import { registerDeviceUpdatePaths } from './device-updates';
 import { registerLidPaths } from './lid';
 import { registerGreengrassPaths } from './deployments';
 import { registerDriveuPaths } from './driveu';
@@ -125,6 +126,7 @@ export function buildOpenApiDocument(): object {
   registerOperationsEventPaths(registry, secured);
   registerDriveuPaths(registry, secured);
   registerBatchGetDevicePaths(registry, secured);
+  registerDeviceUpdatePaths(registry, secured);
 
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',

@@ -331,6 +331,17 @@ export async function readDevices(prisma: Prisma, serials: readonly string[]): P
   });
 }
 
+/**
+ * The robots whose row changed after `since` (heartbeat batches set updated_at to their
+ * transaction's start), and the database's clock now: how a device update feed catches up on
+ * notifications it missed. Without `since`, only the clock.
+ */
+export async function findDevicesUpdatedSince(prisma: Prisma, since: Date | null): Promise<{ serials: string[]; now: Date }> {
+  const [row] = await prisma.$queryRaw<{ now: Date; serials: string[] }[]>`
+    SELECT now() AS now, COALESCE(array_agg(serial_number), '{}') AS serials FROM devices WHERE updated_at > ${since}::timestamptz`;
+  return row;
+}
+
 /** Whether the projection has a row for the robot. */
 export async function isInProjection(prisma: Prisma, serial: string): Promise<boolean> {
   return (await prisma.device.count({ where: { serialNumber: serial } })) > 0;
