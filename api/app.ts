@@ -19,6 +19,7 @@ import { errorHandler, routeNotFound } from './errors';
 import { eventRoutes } from './events';
 import type { EventStream } from './event-stream';
 import { healthRoutes } from './health';
+import { rejectedMessageRoutes } from './rejected-messages';
 import { httpMetrics, metricsHandler, rejectedMessagesGauge } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { limitPinChecks, rateLimit, rateLimitSettings, withRateLimitResponses } from './rate-limit';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(deviceRoutes(routeDeps));
   app.use(deviceUpdateRoutes({ deviceUpdates: deps.deviceUpdates }));
   app.use(eventRoutes({ ...routeDeps, eventStream: deps.eventStream }));
+  app.use(rejectedMessageRoutes(routeDeps));
   app.use(lidRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(commandRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(deploymentRoutes({ ...routeDeps, taskQueue: deps.taskQueue }));

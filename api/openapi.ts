@@ -17,6 +17,7 @@ import {
 import { registerBatchGetDevicePaths } from './batch-get-devices';
 import { registerCommandPaths } from './commands';
 import { registerDeviceUpdatePaths } from './device-updates';
+import { registerRejectedMessagePaths } from './rejected-messages';
 import { registerLidPaths } from './lid';
 import { registerGreengrassPaths } from './deployments';
 import { registerDriveuPaths } from './driveu';
@@ -127,6 +128,7 @@ export function buildOpenApiDocument(): object {
   registerDriveuPaths(registry, secured);
   registerBatchGetDevicePaths(registry, secured);
   registerDeviceUpdatePaths(registry, secured);
+  registerRejectedMessagePaths(registry, secured);
 
   return new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',

@@ -24,6 +24,7 @@ export const routes: RouteSpec[] = [
   { method: 'GET', path: '/v1/devices/{serial}', access: 'read' },
   { method: 'GET', path: '/v1/devices:batchGet', access: 'read' },
   { method: 'GET', path: '/v1/device-updates/stream', access: 'read' },
+  { method: 'GET', path: '/v1/rejected-messages', access: 'read' },
   { method: 'GET', path: '/v1/events', access: 'read' },
   { method: 'GET', path: '/v1/events/stream', access: 'read' },
   { method: 'PUT', path: '/v1/devices/{serial}/unlock-pin', access: 'operate' },
