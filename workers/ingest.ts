@@ -18,12 +18,19 @@ import { lidSettings } from '../domain/lid';
 import { deviceFromProjection } from '../domain/device-projection';
 import { heartbeatReceived } from '../domain/heartbeat-received';
 import { heartbeatEventPublisher } from '../ingest/heartbeat-events';
+import { startOperationsFactsConsumer, type OperationsFactsConsumer } from '../ingest/operations-facts-consumer';
 import { pinHashSecret } from '../domain/lid-pins';
 import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
 /** The ingest worker: MQTT heartbeats in, projection writes and robot workflow signals out. */
-export type IngestWorker = { pipeline: HeartbeatPipeline; mqtt: MqttClient; close(): Promise<void> };
+export type IngestWorker = {
+  pipeline: HeartbeatPipeline;
+  mqtt: MqttClient;
+  /** Operations and Deliveries facts from RabbitMQ; null without AMQP_URL. */
+  operationsFacts: OperationsFactsConsumer | null;
+  close(): Promise<void>;
+};
 
 export async function startIngestWorker(deps: {
   mqttUrl: string;
@@ -87,10 +94,21 @@ export async function startIngestWorker(deps: {
     },
     onError: (e) => log.warn({ err: e.message }, 'mqtt error (acks)'),
   });
+  // Facts from RabbitMQ beside the heartbeats; without AMQP_URL, POST /v1/operations-events alone takes them.
+  const operationsFacts = deps.config.AMQP_URL
+    ? startOperationsFactsConsumer({
+        amqpUrl: deps.config.AMQP_URL,
+        env: deps.config.EVENTS_ENV,
+        logger: log,
+        facts: { prisma: deps.prisma, temporal: deps.temporal, robotStart: start, pushIntervalMs: deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000, taskQueue: deps.taskQueue },
+      })
+    : null;
   return {
     pipeline,
     mqtt,
+    operationsFacts,
     close: async () => {
+      await operationsFacts?.close();
       await pipeline.close();
       await mqtt.endAsync();
       await relay.stop();
