@@ -5,7 +5,10 @@ import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
 import type { TemporalClient } from '../clients/connection';
 import { apiKeysFromConfig, authenticate } from './auth';
+import { batchGetDeviceRoutes } from './batch-get-devices';
 import { deploymentRoutes } from './deployments';
+import type { DeviceUpdateStream } from './device-update-stream';
+import { deviceUpdateRoutes } from './device-updates';
 import { deviceRoutes } from './devices';
 import { driveuUnitRoutes, driveuWebhookRoutes } from './driveu';
 import { fleetDeviceRoutes } from './fleet-devices';
@@ -18,6 +21,7 @@ import { eventRoutes } from './events';
 import type { EventStream } from './event-stream';
 import { healthRoutes } from './health';
 import { methodNotAllowed } from './method-not-allowed';
+import { rejectedMessageRoutes } from './rejected-messages';
 import { httpMetrics, metricsHandler, rejectedMessagesGauge } from './metrics';
 import { buildOpenApiDocument } from './openapi';
 import { limitPinChecks, rateLimit, rateLimitSettings, withRateLimitResponses } from './rate-limit';
@@ -26,6 +30,8 @@ import { softwareRoutes } from './software';
 export type AppDeps = {
   /** Serves GET /v1/events/stream (api/event-stream.ts); without it that route answers 503. */
   eventStream?: EventStream;
+  /** Serves GET /v1/device-updates/stream (api/device-update-stream.ts); without it that route answers 503. */
+  deviceUpdates?: DeviceUpdateStream;
   prisma: PrismaClient;
   temporal: TemporalClient;
   config: Config;
@@ -64,8 +70,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(authenticate(apiKeys));
   app.use('/v1/devices/:serial/unlock-pin/validate', limitPinChecks(limits.pinChecksPerRobot));
+  app.use(batchGetDeviceRoutes(routeDeps));
   app.use(deviceRoutes(routeDeps));
+  app.use(deviceUpdateRoutes({ deviceUpdates: deps.deviceUpdates }));
   app.use(eventRoutes({ ...routeDeps, eventStream: deps.eventStream }));
+  app.use(rejectedMessageRoutes(routeDeps));
   app.use(lidRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(commandRoutes({ ...routeDeps, config: deps.config, taskQueue: deps.taskQueue }));
   app.use(deploymentRoutes({ ...routeDeps, taskQueue: deps.taskQueue }));

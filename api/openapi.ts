@@ -14,7 +14,10 @@ import {
   streamEventsQuerySchema,
   readySchema,
 } from './schemas';
+import { registerBatchGetDevicePaths } from './batch-get-devices';
 import { registerCommandPaths } from './commands';
+import { registerDeviceUpdatePaths } from './device-updates';
+import { registerRejectedMessagePaths } from './rejected-messages';
 import { registerLidPaths } from './lid';
 import { registerGreengrassPaths } from './deployments';
 import { registerDriveuPaths } from './driveu';
@@ -125,6 +128,9 @@ export function buildOpenApiDocument(): object {
   registerOperationsEventPaths(registry, secured);
   registerDriveuPaths(registry, secured);
   registerPartnerPaths(registry, secured);
+  registerBatchGetDevicePaths(registry, secured);
+  registerDeviceUpdatePaths(registry, secured);
+  registerRejectedMessagePaths(registry, secured);
 
   const document = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',

@@ -5,16 +5,15 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import type { Prisma as PrismaClient } from '../infra/prisma';
 import type { TemporalClient } from '../clients/connection';
-import { signalPartnerDelivery } from '../clients/partner-deliveries';
-import { signalFleetFacts, type RobotStart } from '../clients/robots';
-import { partnerProviders } from '../activities/partners';
+import type { RobotStart } from '../clients/robots';
 import { lidSettings } from '../domain/lid';
 import {
   operationsEventBatchSchema,
   operationsEventSchema,
   type OperationsEvent,
 } from '../domain/operations-events';
-import { applyOperationsEvents, OperationsEventConflict } from '../store/fleet';
+import { applyOperationsFacts, FactsNotSignalled } from '../ingest/operations-facts';
+import { OperationsEventConflict } from '../store/fleet';
 import { requireScope } from './auth';
 import { ApiError, parseInput, unavailable } from './errors';
 import { errorSchema } from './schemas';
@@ -43,20 +42,15 @@ export function operationsEventRoutes(deps: FleetRouteDeps): Router {
 
   router.post('/v1/operations-events', requireScope('operate'), async (req, res) => {
     const events = parseEvents(req.body);
-    const applied = await applyOperationsEvents(deps.prisma, events).catch((error: unknown) => {
+    const results = await applyOperationsFacts(factsDeps(deps), events).catch((error: unknown) => {
       if (error instanceof OperationsEventConflict) throw new ApiError(409, 'ALREADY_EXISTS', error.message);
+      if (error instanceof FactsNotSignalled) {
+        deps.logger.warn({ err: error.cause }, 'signalling workflows after operations events failed');
+        throw unavailable('facts stored, but the workflows could not be signalled: send the same events again');
+      }
       throw error;
     });
-    try {
-      await Promise.all(applied.robots.map((r) => signalFleetFacts(deps.temporal, robotStart(deps), r.serial, r.update)));
-      const pushIntervalMs = deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000;
-      const pushed = applied.deliveries.filter((d) => partnerProviders.includes(d.mapping.provider));
-      await Promise.all(pushed.map((d) => signalPartnerDelivery(deps.temporal, d.mapping, d.snapshot, { pushIntervalMs, taskQueue: deps.taskQueue })));
-    } catch (error) {
-      deps.logger.warn({ err: error }, 'signalling workflows after operations events failed');
-      throw unavailable('facts stored, but the workflows could not be signalled: send the same events again');
-    }
-    res.json(operationsEventsResponseSchema.parse({ results: applied.results }));
+    res.json(operationsEventsResponseSchema.parse({ results }));
   });
 
   return router;
@@ -65,6 +59,11 @@ export function operationsEventRoutes(deps: FleetRouteDeps): Router {
 function parseEvents(body: unknown): OperationsEvent[] {
   if (body !== null && typeof body === 'object' && 'events' in body) return parseInput(operationsEventBatchSchema, body).events;
   return [parseInput(operationsEventSchema, body)];
+}
+
+/** What applying facts needs, from the route's configuration. */
+function factsDeps(deps: FleetRouteDeps) {
+  return { prisma: deps.prisma, temporal: deps.temporal, robotStart: robotStart(deps), pushIntervalMs: deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000, taskQueue: deps.taskQueue };
 }
 
 /** How a robot workflow starts when Operations or DriveU know the robot before its first heartbeat. */

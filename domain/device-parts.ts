@@ -52,3 +52,21 @@ export function mergeParts(before: DeviceParts, hb: Heartbeat): { parts: DeviceP
   }
   return { parts, changed: updatableFields.filter((f) => changed.has(f)) };
 }
+
+/** The fields whose value differs between two states of a robot's parts: what changed for whoever saw `before`. */
+export function changedFields(before: DeviceParts, after: DeviceParts): UpdatedField[] {
+  const changed = new Set<UpdatedField>();
+  if (!same(before.location, after.location)) changed.add('location');
+  if (!same(before.connectivity, after.connectivity)) changed.add('connectivity');
+  if (before.lidOpen !== after.lidOpen) changed.add('lidState');
+  if (!sameEntries(before.batteries, after.batteries)) changed.add('batteries');
+  if (!sameEntries(before.components, after.components)) changed.add('componentStatuses');
+  return updatableFields.filter((f) => changed.has(f));
+}
+
+// Key by key: the same parts read back from jsonb may list their keys in another order.
+function sameEntries(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) if (!same(a[key] ?? null, b[key] ?? null)) return false;
+  return true;
+}

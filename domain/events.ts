@@ -12,6 +12,12 @@ export const eventTypes = [
   'LidCycle.PinValidated',
   'LidCycle.PinRejected',
   'LidCycle.PinEntryLocked',
+  'Rollout.Started',
+  'Rollout.StageCompleted',
+  'Rollout.Succeeded',
+  'Rollout.Failed',
+  'Rollout.Cancelled',
+  // Rollouts started before the rename keep these to their end (domain/rollout.ts).
   'Deployment.Started',
   'Deployment.StageCompleted',
   'Deployment.Succeeded',

@@ -129,6 +129,22 @@ export function canaryProblems(o: CanaryObservation, components: Record<string, 
   return problems;
 }
 
+// --- Events ----------------------------------------------------------------------------------
+
+/**
+ * A rollout's events are `Rollout.*`. Seed 001's `Deployment.*` is a robot placed at a location
+ * (an inbound fact), so a consumer bound to `Deployment.#` got both; rollouts started before the
+ * rename keep `Deployment.*` to their end (workflows/deployment.ts, patched('rollout-event-names')).
+ */
+export type RolloutEventNames = 'Rollout' | 'Deployment';
+export type RolloutEvent = 'Started' | 'StageCompleted' | 'Succeeded' | 'Failed' | 'Cancelled';
+
+export const rolloutEventType = (names: RolloutEventNames, event: RolloutEvent) => `${names}.${event}` as const;
+
+/** The event a rollout ends with. */
+export const rolloutEndEvent = (status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED'): RolloutEvent =>
+  status === 'SUCCEEDED' ? 'Succeeded' : status === 'FAILED' ? 'Failed' : 'Cancelled';
+
 // --- Progress --------------------------------------------------------------------------------
 
 export const rolloutStatuses = ['PENDING', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;

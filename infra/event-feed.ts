@@ -1,15 +1,16 @@
 import type { Client } from 'pg';
 import type { Logger } from 'pino';
 import { readEvents, readLatestEventSeq, type EventFilter, type StoredEvent } from '../store/events';
-import { pgSession } from './pg-session';
+import type { PgListener } from './pg-listener';
 import type { Prisma } from './prisma';
 
 /**
- * New domain events as they are recorded, for every subscriber of this process at once: one `pg`
- * connection LISTENs on the channel the domain_events trigger notifies, and each notification
- * costs one read of the events after the highest seq seen, whoever is subscribed. Events are
- * numbered in commit order (prisma/migrations/20261123040000_event_outbox), so reading by seq
- * never skips one. When the listening connection drops, a slow poll stands in while it reconnects.
+ * New domain events as they are recorded, for every subscriber of this process at once: the
+ * process's listening connection (infra/pg-listener.ts) LISTENs on the channel the domain_events
+ * trigger notifies, and each notification costs one read of the events after the highest seq seen,
+ * whoever is subscribed. Events are numbered in commit order
+ * (prisma/migrations/20261123040000_event_outbox), so reading by seq never skips one. When the
+ * listening connection drops, a slow poll stands in while it reconnects.
  */
 
 export type EventFeedListener = (events: readonly StoredEvent[]) => void;
@@ -24,7 +25,8 @@ const PAGE = 500;
 
 export type EventFeedOptions = {
   prisma: Prisma;
-  databaseUrl: string;
+  /** The process's listening connection, shared with its other feeds. */
+  listener: PgListener;
   logger: Logger;
   /** How often to read while the listener is down. */
   fallbackPollMs?: number;
@@ -35,13 +37,11 @@ export type EventFeedOptions = {
 export class EventFeed {
   private readonly listeners = new Set<EventFeedListener>();
   private started: Promise<void> | null = null;
-  private listener: Client | null = null;
-  private listening = false;
+  private unlisten: (() => void) | null = null;
   private highWater = 0n;
   private pumping = false;
   private pumpAgain = false;
   private timer: NodeJS.Timeout | null = null;
-  private reconnectDelayMs = 0;
   private closed = false;
 
   constructor(private readonly opts: EventFeedOptions) {}
@@ -76,78 +76,35 @@ export class EventFeed {
     this.closed = true;
     this.listeners.clear();
     if (this.timer) clearTimeout(this.timer);
-    const listener = this.listener;
-    this.listener = null;
-    this.listening = false;
-    await listener?.end().catch(() => undefined);
+    this.unlisten?.();
+    this.unlisten = null;
   }
 
   private async start(): Promise<void> {
     // LISTEN before reading the high-water mark: an event committed in between is then heard of.
-    await this.listen();
+    const unlisten = await this.opts.listener.listen(EVENTS_CHANNEL, {
+      onNotify: () => void this.pump(),
+      onDeaf: () => this.schedulePoll(),
+      onListening: () => {
+        this.schedulePoll();
+        void this.pump(); // whatever was recorded while we were deaf
+      },
+    });
     try {
       this.highWater = await this.latestSeq();
     } catch (error) {
-      const listener = this.listener;
-      this.listener = null;
-      this.listening = false;
-      await listener?.end().catch(() => undefined);
+      unlisten();
       throw error;
     }
+    if (this.closed) return unlisten();
+    this.unlisten = unlisten;
     this.schedulePoll();
-  }
-
-  private async listen(): Promise<void> {
-    const client = pgSession(this.opts.databaseUrl, 'fleet-event-feed');
-    client.on('notification', () => void this.pump());
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client, new Error('connection ended')));
-    try {
-      await client.connect();
-      await listenForEvents(client);
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      throw error;
-    }
-    if (this.closed) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.listener = client;
-    this.listening = true;
-    this.reconnectDelayMs = 0;
-  }
-
-  private lost(client: Client, err: Error): void {
-    if (this.listener !== client || this.closed) return;
-    this.opts.logger.warn({ err: err.message }, 'event feed: listener lost; polling until it is back');
-    this.listener = null;
-    this.listening = false;
-    void client.end().catch(() => undefined);
-    this.schedulePoll();
-    void this.reconnect();
-  }
-
-  private async reconnect(): Promise<void> {
-    while (!this.closed && !this.listening) {
-      this.reconnectDelayMs = Math.min(Math.max(this.reconnectDelayMs * 2, 500), 30_000);
-      await new Promise((r) => setTimeout(r, this.reconnectDelayMs).unref());
-      if (this.closed) return;
-      try {
-        await this.listen();
-        this.opts.logger.info('event feed: listening again');
-        this.schedulePoll();
-        void this.pump(); // whatever was recorded while we were deaf
-      } catch (error) {
-        this.opts.logger.warn({ err: (error as Error).message }, 'event feed: reconnect failed');
-      }
-    }
   }
 
   private schedulePoll(soon = false): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.closed) return;
-    const every = this.listening && !soon ? (this.opts.safetyPollMs ?? 30_000) : (this.opts.fallbackPollMs ?? 2_000);
+    const every = this.opts.listener.listening && !soon ? (this.opts.safetyPollMs ?? 30_000) : (this.opts.fallbackPollMs ?? 2_000);
     this.timer = setTimeout(() => {
       void this.pump();
       this.schedulePoll();

@@ -5,7 +5,7 @@ import type { DomainEvent } from '../domain/events';
  * How a domain event looks on RabbitMQ. Seed 002 names exchanges `<domain>/<what>`, prefixed with
  * the environment (`staging.deliveries/delivery-event`), all of type topic. Ours is one exchange
  * for every device-layer event, `<env>.devices/device-event`, and the routing key is the event
- * type: a consumer binds `Device.*`, `LidCycle.#`, `Deployment.Failed` or `#`.
+ * type: a consumer binds `Device.*`, `LidCycle.#`, `Rollout.Failed` or `#`.
  */
 
 export const DEVICE_EVENTS_EXCHANGE = 'devices/device-event';

@@ -1,5 +1,5 @@
 import { Prisma as Sql } from '../generated/prisma/client';
-import type { Prisma } from '../infra/prisma';
+import { rowFromJson, type Prisma } from '../infra/prisma';
 import type { Heartbeat } from '../domain/heartbeat';
 import type { DeviceProjection } from '../domain/device-projection';
 import type { DomainEvent } from '../domain/events';
@@ -291,6 +291,49 @@ const withParts = { batteries: true, components: true, software: true } as const
 /** One robot's projection with its batteries, components and software; null for a robot never heard of. */
 export function readDeviceProjection(prisma: Prisma, serial: string): Promise<DeviceProjection | null> {
   return prisma.device.findUnique({ where: { serialNumber: serial }, include: withParts });
+}
+
+/** A robot's projection with what its device updates are made of: the fields its last heartbeat batch changed and its parts. */
+export type StoredDevice = { projection: DeviceProjection; updatedFields: UpdatedField[]; parts: DeviceParts | null };
+
+type DeviceJsonRow = { device: Record<string, unknown>; batteries: Record<string, unknown>[]; components: Record<string, unknown>[]; software: Record<string, unknown> | null };
+
+/**
+ * The robots of `serials` the projection holds (GET /v1/devices:batchGet, device updates), in one
+ * statement of JSON rows as the fleet list reads its page (store/fleet.ts), in no particular order.
+ */
+export async function readDevices(prisma: Prisma, serials: readonly string[]): Promise<StoredDevice[]> {
+  if (serials.length === 0) return [];
+  const rows = await prisma.$queryRaw<DeviceJsonRow[]>`
+    SELECT to_json(d) AS device,
+      COALESCE((SELECT json_agg(b) FROM device_batteries b WHERE b.serial_number = d.serial_number), '[]'::json) AS batteries,
+      COALESCE((SELECT json_agg(c) FROM device_components c WHERE c.serial_number = d.serial_number), '[]'::json) AS components,
+      (SELECT to_json(s) FROM device_software s WHERE s.serial_number = d.serial_number) AS software
+    FROM devices d WHERE d.serial_number = ANY(${[...serials]}::text[])`;
+  return rows.map((r) => {
+    const device = rowFromJson<DeviceProjection & { updatedFields: UpdatedField[] | null; newestParts: DeviceParts | null }>(r.device);
+    return {
+      projection: {
+        ...device,
+        batteries: r.batteries.map((b) => rowFromJson(b)),
+        components: r.components.map((c) => rowFromJson(c)),
+        software: r.software ? rowFromJson(r.software) : null,
+      },
+      updatedFields: device.updatedFields ?? [],
+      parts: device.newestParts,
+    };
+  });
+}
+
+/**
+ * The robots whose row changed after `since` (heartbeat batches set updated_at to their
+ * transaction's start), and the database's clock now: how a device update feed catches up on
+ * notifications it missed. Without `since`, only the clock.
+ */
+export async function findDevicesUpdatedSince(prisma: Prisma, since: Date | null): Promise<{ serials: string[]; now: Date }> {
+  const [row] = await prisma.$queryRaw<{ now: Date; serials: string[] }[]>`
+    SELECT now() AS now, COALESCE(array_agg(serial_number), '{}') AS serials FROM devices WHERE updated_at > ${since}::timestamptz`;
+  return row;
 }
 
 /** Whether the projection has a row for the robot. */

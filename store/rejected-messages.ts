@@ -35,3 +35,16 @@ function serialOfTopic(topic: string): string | null {
 export function countRejectedMessages(prisma: Prisma): Promise<number> {
   return prisma.rejectedMessage.count();
 }
+
+/** A kept rejected message as the API shows it; `id` orders them and pages by cursor. */
+export type KeptRejectedMessage = { id: bigint; topic: string; serial: string | null; payload: string; reason: string; applied: boolean; receivedAt: Date };
+
+/** Rejected messages after `after` (from the first without it) in id order, at most `limit`; `serial`: its robot's only. */
+export async function readRejectedMessages(prisma: Prisma, after: bigint | undefined, filter: { serial?: string }, limit: number): Promise<KeptRejectedMessage[]> {
+  const rows = await prisma.rejectedMessage.findMany({
+    where: { id: after === undefined ? undefined : { gt: after }, serialNumber: filter.serial },
+    orderBy: { id: 'asc' },
+    take: limit,
+  });
+  return rows.map((r) => ({ id: r.id, topic: r.topic, serial: r.serialNumber, payload: r.payload, reason: r.reason, applied: r.applied, receivedAt: r.receivedAt }));
+}

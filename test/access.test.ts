@@ -85,6 +85,9 @@ const allowed: Record<string, () => { path: string; body?: unknown; status: numb
   'POST /v1/webhooks/driveu': () => ({ path: '/v1/webhooks/driveu', body: webhookBody(), status: 202 }),
   'GET /v1/devices': () => ({ path: `/v1/devices?filter=${encodeURIComponent(`serial=${fx.serial}`)}`, status: 200 }),
   'GET /v1/devices/{serial}': () => ({ path: `/v1/devices/${fx.serial}`, status: 200 }),
+  'GET /v1/devices:batchGet': () => ({ path: `/v1/devices:batchGet?serials=${fx.serial}`, status: 200 }),
+  'GET /v1/device-updates/stream': () => ({ path: `/v1/device-updates/stream?serials=${fx.serial}`, status: 200 }),
+  'GET /v1/rejected-messages': () => ({ path: `/v1/rejected-messages?serial=${fx.serial}`, status: 200 }),
   'GET /v1/events': () => ({ path: `/v1/events?serial=${fx.serial}`, status: 200 }),
   'GET /v1/events/stream': () => ({ path: `/v1/events/stream?serial=${fx.serial}`, status: 200 }),
   'PUT /v1/devices/{serial}/unlock-pin': () => ({

@@ -56,7 +56,7 @@ const greengrassDeploymentsOf = (deploymentId: string) =>
   fleet.greengrass.deployments().filter((d) => d.tags['fleet-deployment-id'] === deploymentId);
 
 async function eventsOf(deploymentId: string) {
-  const rows = await fleet.prisma.domainEvent.findMany({ where: { type: { startsWith: 'Deployment.' } }, orderBy: { seq: 'asc' } });
+  const rows = await fleet.prisma.domainEvent.findMany({ where: { type: { startsWith: 'Rollout.' } }, orderBy: { seq: 'asc' } });
   return rows.filter((e) => (e.data as { deploymentId?: string }).deploymentId === deploymentId);
 }
 
@@ -83,10 +83,10 @@ test('a rollout to a thing group deploys to the canary, soaks it, then deploys t
   expect(inGreengrass[1].createdAt).toBeGreaterThan(inGreengrass[0].executions[serials[0]].modifiedAt);
 
   const events = await eventsOf(deploymentId);
-  expect(events.map((e) => e.type)).toEqual(['Deployment.Started', 'Deployment.StageCompleted', 'Deployment.StageCompleted', 'Deployment.Succeeded']);
+  expect(events.map((e) => e.type)).toEqual(['Rollout.Started', 'Rollout.StageCompleted', 'Rollout.StageCompleted', 'Rollout.Succeeded']);
   expect(events[1].data).toMatchObject({ stage: 'CANARY', devices: 1, succeeded: 1 });
   expect(events[2].data).toMatchObject({ stage: 'ROLLOUT', devices: 2, succeeded: 2 });
-  const viaApi = await fleet.api('/v1/events?type=Deployment.Succeeded&limit=1000');
+  const viaApi = await fleet.api('/v1/events?type=Rollout.Succeeded&limit=1000');
   expect(viaApi.body.events.map((e: { id: string }) => e.id)).toContain(events[3].id);
 
   const list = await fleet.api('/v1/deployments?status=SUCCEEDED&pageSize=200');
@@ -109,7 +109,7 @@ test('a failing canary stops the rollout before the rest receive it', async () =
   expect(done.devices.map((d: { status: string }) => d.status)).toEqual(['FAILED', 'SKIPPED', 'SKIPPED']);
   expect(greengrassDeploymentsOf(body.deploymentId).map((d) => d.targetArn)).toEqual([thingArn(serials[0])]);
   const events = await eventsOf(body.deploymentId);
-  expect(events.map((e) => e.type)).toEqual(['Deployment.Started', 'Deployment.Failed']);
+  expect(events.map((e) => e.type)).toEqual(['Rollout.Started', 'Rollout.Failed']);
   expect(events[1].data).toMatchObject({ reason: done.reason });
 });
 
@@ -146,7 +146,7 @@ test('cancelling mid-rollout cancels the deployment in Greengrass', async () => 
   const [inGreengrass] = greengrassDeploymentsOf(body.deploymentId);
   expect(inGreengrass.status).toBe('CANCELED');
   expect(done.greengrassDeployments[0].status).toBe('CANCELED');
-  expect((await eventsOf(body.deploymentId)).map((e) => e.type)).toEqual(['Deployment.Started', 'Deployment.Cancelled']);
+  expect((await eventsOf(body.deploymentId)).map((e) => e.type)).toEqual(['Rollout.Started', 'Rollout.Cancelled']);
 
   const again = await fleet.request('POST', `/v1/deployments/${body.deploymentId}/cancel`, {});
   expect(again.status).toBe(409);
@@ -179,7 +179,7 @@ test('a rollout shows its end only once the end and its event are stored', async
     await holder.end();
   }
   await settled(body.deploymentId, 'CANCELLED');
-  expect((await eventsOf(body.deploymentId)).map((e) => e.type)).toEqual(['Deployment.Started', 'Deployment.Cancelled']);
+  expect((await eventsOf(body.deploymentId)).map((e) => e.type)).toEqual(['Rollout.Started', 'Rollout.Cancelled']);
   await fleet.greengrass.control({ action: 'recoverDevice', thingName: serials[0] });
 });
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import type { MqttClient } from 'mqtt';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
+import { SseClient } from './support/sse';
 
 /**
  * GET /v1/events/stream against the real stack: events recorded in PostgreSQL (by a robot
@@ -24,85 +24,16 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-type Message = { id: string; event: string; data: { id: string; type: string; serial: string | null; occurredAt: string; data: Record<string, unknown> } };
+type Event = { id: string; type: string; serial: string | null; occurredAt: string; data: Record<string, unknown> };
 
-/** A Server-Sent Events client: parses complete messages only, as EventSource does. */
-class SseClient {
-  readonly messages: Message[] = [];
-  readonly comments: string[] = [];
-  ended = false;
-  private buffer = '';
+const received = (client: SseClient<Event>) => client.messages.map((m) => m.data.id);
 
-  private constructor(
-    readonly response: http.IncomingMessage,
-    private readonly request: http.ClientRequest,
-  ) {
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => this.take(chunk));
-    const end = () => (this.ended = true);
-    response.on('end', end);
-    response.on('close', end);
-    response.on('error', end);
-    request.on('error', end);
-  }
+/** Waits until an event with this id has arrived. */
+const until = (client: SseClient<Event>, eventId: string) => eventually(() => expect(received(client)).toContain(eventId));
 
-  static open(path: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    return new Promise((resolve, reject) => {
-      const request = http.get(`${fleet.url}${path}`, { headers: { 'x-api-key': fleet.keys.read, accept: 'text/event-stream', ...headers } });
-      request.once('response', (response) => resolve(new SseClient(response, request)));
-      request.once('error', reject);
-    });
-  }
-
-  get lastId(): string {
-    return this.messages[this.messages.length - 1].id;
-  }
-
-  ids(): string[] {
-    return this.messages.map((m) => m.data.id);
-  }
-
-  /** Waits until an event with this id has arrived. */
-  async until(eventId: string): Promise<void> {
-    await eventually(() => expect(this.ids()).toContain(eventId));
-  }
-
-  pause(): void {
-    this.response.pause();
-  }
-
-  resume(): void {
-    this.response.resume();
-  }
-
-  close(): void {
-    this.request.destroy();
-  }
-
-  private take(chunk: string): void {
-    this.buffer += chunk;
-    let end: number;
-    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      const fields: Record<string, string[]> = {};
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) {
-          this.comments.push(line.slice(1).trim());
-          continue;
-        }
-        const colon = line.indexOf(':');
-        const name = colon < 0 ? line : line.slice(0, colon);
-        (fields[name] ??= []).push(colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, ''));
-      }
-      if (fields.data) this.messages.push({ id: fields.id?.[0] ?? '', event: fields.event?.[0] ?? 'message', data: JSON.parse(fields.data.join('\n')) });
-    }
-  }
-}
-
-const streams: SseClient[] = [];
+const streams: SseClient<Event>[] = [];
 const open = async (path: string, headers?: Record<string, string>) => {
-  const client = await SseClient.open(path, headers);
+  const client = await SseClient.open<Event>(`${fleet.url}${path}`, fleet.keys.read, headers);
   streams.push(client);
   return client;
 };
@@ -133,9 +64,9 @@ async function recorded(serial: string): Promise<string[]> {
 }
 
 /** Anything the stream had yet to send arrives before a newer event: record one and wait for it. */
-async function settle(client: SseClient, serial: string): Promise<void> {
+async function settle(client: SseClient<Event>, serial: string): Promise<void> {
   const [sentinel] = await record(serial, 1, { type: 'Test.Sentinel' });
-  await client.until(sentinel);
+  await until(client, sentinel);
 }
 
 test("a robot's events reach an open stream as they are recorded: id is the seq, event the type, data the event", async () => {
@@ -160,7 +91,7 @@ test('a client that reconnects with Last-Event-ID gets every later event once, i
   const serial = uniqueSerial('SSE');
   const first = await open(`/v1/events/stream?serial=${serial}`);
   const before = [...(await record(serial, 4)), ...(await record(serial, 6))];
-  await first.until(before[before.length - 1]);
+  await until(first, before[before.length - 1]);
   first.close();
 
   const away = [...(await record(serial, 7)), ...(await record(serial, 8))];
@@ -169,7 +100,7 @@ test('a client that reconnects with Last-Event-ID gets every later event once, i
   await settle(second, serial);
 
   const all = await recorded(serial);
-  expect([...first.ids(), ...second.ids()]).toEqual(all);
+  expect([...received(first), ...received(second)]).toEqual(all);
   expect(all).toEqual(expect.arrayContaining([...before, ...away, ...during]));
 });
 
@@ -179,8 +110,8 @@ test('events written by concurrent transactions arrive in seq order with none mi
   await Promise.all(Array.from({ length: 20 }, () => record(serial, 5)));
   await settle(client, serial);
 
-  expect(client.ids()).toEqual(await recorded(serial));
-  expect(client.ids()).toHaveLength(101);
+  expect(received(client)).toEqual(await recorded(serial));
+  expect(received(client)).toHaveLength(101);
   const seqs = client.messages.map((m) => BigInt(m.id));
   expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1])).toBe(true);
 });
@@ -197,15 +128,15 @@ test('?after= starts after that event, ?type= filters, and Last-Event-ID wins ov
   const afterA = first.body.nextCursor;
 
   const degraded = await open(`/v1/events/stream?serial=${serial}&type=Device.HealthDegraded&after=${afterA}`);
-  await degraded.until(c);
-  expect(degraded.ids()).toEqual([b, c]);
+  await until(degraded, c);
+  expect(received(degraded)).toEqual([b, c]);
   expect(degraded.messages.every((m) => m.event === 'Device.HealthDegraded')).toBe(true);
 
   // An EventSource reconnects with its original URL and the Last-Event-ID of what it last got.
   const bSeq = degraded.messages[0].id;
   const resumed = await open(`/v1/events/stream?serial=${serial}&type=Device.HealthDegraded&after=${afterA}`, { 'Last-Event-ID': bSeq });
-  await resumed.until(c);
-  expect(resumed.ids()).toEqual([c]);
+  await until(resumed, c);
+  expect(received(resumed)).toEqual([c]);
 });
 
 test('without a cursor the stream starts with the next event recorded', async () => {
@@ -214,8 +145,8 @@ test('without a cursor the stream starts with the next event recorded', async ()
   const client = await open(`/v1/events/stream?serial=${serial}`);
   const later = await record(serial, 2);
   await settle(client, serial);
-  expect(client.ids().slice(0, 2)).toEqual(later);
-  expect(client.ids()).toHaveLength(3);
+  expect(received(client).slice(0, 2)).toEqual(later);
+  expect(received(client)).toHaveLength(3);
 });
 
 test('an idle stream gets comment lines, so proxies keep it open', async () => {
@@ -238,14 +169,14 @@ test('the stream needs a key with read scope, and a bad Last-Event-ID or after i
 
 const feedConnections = async () =>
   Number(
-    (await fleet.prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'fleet-event-feed' AND datname = current_database()`)[0].n,
+    (await fleet.prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'fleet-api-listener' AND datname = current_database()`)[0].n,
   );
 
 test('every stream of the API shares one listening database connection', async () => {
   const serial = uniqueSerial('SSE');
   const clients = await Promise.all([1, 2, 3].map(() => open(`/v1/events/stream?serial=${serial}`)));
   const [id] = await record(serial, 1);
-  for (const c of clients) await c.until(id);
+  for (const c of clients) await until(c, id);
   expect(await feedConnections()).toBe(1);
 });
 
@@ -253,14 +184,14 @@ test('when the listening connection is cut, events still arrive and the listener
   const serial = uniqueSerial('SSE');
   const client = await open(`/v1/events/stream?serial=${serial}`);
   await eventually(async () => expect(await feedConnections()).toBe(1));
-  await fleet.prisma.$queryRaw`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fleet-event-feed' AND datname = current_database()`;
+  await fleet.prisma.$queryRaw`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fleet-api-listener' AND datname = current_database()`;
 
   const ids = await record(serial, 3);
-  await client.until(ids[2]);
+  await until(client, ids[2]);
   await eventually(async () => expect(await feedConnections()).toBe(1));
   const more = await record(serial, 2);
-  await client.until(more[1]);
-  expect(client.ids()).toEqual(await recorded(serial));
+  await until(client, more[1]);
+  expect(received(client)).toEqual(await recorded(serial));
   expect(client.ended).toBe(false);
 });
 
@@ -279,5 +210,5 @@ test('a client that stops reading is disconnected once its queue is full, and re
   const resumed = await open(`/v1/events/stream?serial=${serial}&after=0`, from);
   await settle(resumed, serial);
   expect(slow.messages.length).toBeLessThan((await recorded(serial)).length - 1);
-  expect([...slow.ids(), ...resumed.ids()]).toEqual(await recorded(serial));
+  expect([...received(slow), ...received(resumed)]).toEqual(await recorded(serial));
 }, 120_000);

@@ -210,6 +210,12 @@ const filterInjections = [
   `serial!=""`,
 ];
 
+/** `serials=A,B,...` lists: real and hostile serials, empty entries, and more than the 1,000 allowed. */
+const serialLists = fc.oneof(
+  fc.array(fc.oneof(fc.constant(0).map(() => fx.serial), fc.constantFrom('', ' ', 'A', 'x'.repeat(65)), hostileString), { maxLength: 8 }).map((s) => s.join(',')),
+  fc.constantFrom(1000, 1001, 5000).map((n) => Array.from({ length: n }, (_, i) => `FZ${i}`).join(',')),
+);
+
 const signature = (body: string): Record<string, string> => ({ 'x-driveu-signature': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}` });
 
 /** Lone surrogates cannot be percent-encoded; they become U+FFFD as a browser would send them. */
@@ -230,7 +236,7 @@ function requestCase(route: RouteSpec): fc.Arbitrary<Case> {
   const pathNames = names.filter((p) => p.in === 'path').map((p) => p.name);
   const known: Record<string, string> = { serial: fx.serial, cycleId: randomUUID(), commandId: randomUUID(), id: 'fuzz-none', provider: 'uber', providerVehicleId: fx.vehicleId };
   const pathValues = fc.record(Object.fromEntries(pathNames.map((n) => [n, fc.oneof(fc.constant(encodeURIComponent(known[n])), segment)])));
-  const queryValue = fc.oneof(hostileString, fc.constantFrom(...filterInjections), fc.integer().map(String), fc.constantFrom('true', 'false', '0', '-1', '1e3', '501'));
+  const queryValue = fc.oneof(hostileString, fc.constantFrom(...filterInjections), fc.integer().map(String), fc.constantFrom('true', 'false', '0', '-1', '1e3', '501'), serialLists);
   const query = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...(queryNames.length ? queryNames : ['q'])), hostileKey), queryValue), { maxLength: 5 });
   const base = validBodies[routeName(route)];
   const body: fc.Arbitrary<string | undefined> = base

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { createApp, type AppDeps } from '../api/app';
-import { createEventStream } from '../api/event-stream';
+import { createApiStreams } from '../api/streams';
+import { listenHttp } from '../infra/http-server';
 import { greengrassClientFromConfig } from '../infra/greengrass';
 import { loadConfig } from '../config';
 import { createPrisma } from '../infra/prisma';
@@ -9,11 +10,7 @@ import { connectTemporal, createTemporalClient } from '../clients/connection';
 
 /** The REST API process: listens on PORT and closes cleanly. */
 export async function startApi(deps: AppDeps): Promise<Server> {
-  const app = createApp(deps);
-  return new Promise((resolve, reject) => {
-    const server = app.listen(deps.config.PORT, () => resolve(server));
-    server.once('error', reject);
-  });
+  return listenHttp(createApp(deps), deps.config.PORT);
 }
 
 async function main(): Promise<void> {
@@ -22,11 +19,12 @@ async function main(): Promise<void> {
   const connection = await connectTemporal(config);
   const prisma = createPrisma(config.DATABASE_URL);
   const logger = pino({ level: config.LOG_LEVEL });
-  const eventStream = createEventStream({ prisma, databaseUrl: config.DATABASE_URL, logger, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
-  const server = await startApi({ prisma, temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE), config, logger, greengrass: greengrassClientFromConfig(config), eventStream });
+  const streams = createApiStreams({ prisma, databaseUrl: config.DATABASE_URL, logger, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+  const { eventStream, deviceUpdates } = streams;
+  const server = await startApi({ prisma, temporal: createTemporalClient(connection, config.TEMPORAL_NAMESPACE), config, logger, greengrass: greengrassClientFromConfig(config), eventStream, deviceUpdates });
   console.log(`API on http://127.0.0.1:${config.PORT}`);
-  // Open event streams would keep the server from closing: end them first.
-  const shutdown = () => void eventStream.close().then(() => server.close(() => process.exit(0)));
+  // Open streams would keep the server from closing: end them first.
+  const shutdown = () => void streams.close().then(() => server.close(() => process.exit(0)));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }

@@ -20,12 +20,18 @@ import { lidSettings } from '../domain/lid';
 import { deviceFromProjection } from '../domain/device-projection';
 import { heartbeatReceived } from '../domain/heartbeat-received';
 import { heartbeatEventPublisher } from '../ingest/heartbeat-events';
+import { startOperationsFactsConsumer, type OperationsFactsConsumer } from '../ingest/operations-facts-consumer';
 import { pinHashSecret } from '../domain/lid-pins';
 import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
 /** The ingest worker: heartbeats in (MQTT or SQS), projection writes and robot workflow signals out. */
-export type IngestWorker = { pipeline: HeartbeatPipeline; close(): Promise<void> };
+export type IngestWorker = {
+  pipeline: HeartbeatPipeline;
+  /** Operations and Deliveries facts from RabbitMQ; null without AMQP_URL. */
+  operationsFacts: OperationsFactsConsumer | null;
+  close(): Promise<void>;
+};
 
 export async function startIngestWorker(deps: {
   mqttUrl: string;
@@ -86,9 +92,20 @@ export async function startIngestWorker(deps: {
     },
     onError: (e) => log.warn({ err: e.message }, 'mqtt error (acks)'),
   });
+  // Facts from RabbitMQ beside the heartbeats; without AMQP_URL, POST /v1/operations-events alone takes them.
+  const operationsFacts = deps.config.AMQP_URL
+    ? startOperationsFactsConsumer({
+        amqpUrl: deps.config.AMQP_URL,
+        env: deps.config.EVENTS_ENV,
+        logger: log,
+        facts: { prisma: deps.prisma, temporal: deps.temporal, robotStart: start, pushIntervalMs: deps.config.PARTNER_PUSH_INTERVAL_SECONDS * 1000, taskQueue: deps.taskQueue },
+      })
+    : null;
   return {
     pipeline,
+    operationsFacts,
     close: async () => {
+      await operationsFacts?.close();
       await pipeline.close();
       await source.close();
       await relay.stop();

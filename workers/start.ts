@@ -19,7 +19,7 @@ import { startIotRuleBridge } from '../infra/iot-rule-local';
 import { mqttConnectOptions } from '../infra/mqtt-options';
 import { RobotSimulator, simulatedSerials } from '../simulator/robot-simulator';
 import { startApi } from './api';
-import { createEventStream } from '../api/event-stream';
+import { createApiStreams } from '../api/streams';
 import { exchangeName } from '../outbox/messages';
 import { startEventPublisher } from '../outbox/publisher';
 import { startIngestWorker } from './ingest';
@@ -157,10 +157,10 @@ async function main(): Promise<void> {
     const ingest = await startIngestWorker({ mqttUrl, databaseUrl, prisma, temporal, config, logger: log });
     stops.push(['ingest worker', ingest.close]);
     await ensureSoftwareStatusPoller(temporal, { config });
-    const eventStream = createEventStream({ prisma, databaseUrl, logger: log, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
-    const server = await startApi({ prisma, temporal, config, logger: log, greengrass, eventStream });
+    const streams = createApiStreams({ prisma, databaseUrl, logger: log, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+    const server = await startApi({ prisma, temporal, config, logger: log, greengrass, eventStream: streams.eventStream, deviceUpdates: streams.deviceUpdates });
     stops.push(['API', () => new Promise((r) => server.close(r))]);
-    stops.push(['event stream', eventStream.close]); // stopped before the API: open streams keep it from closing
+    stops.push(['streams', streams.close]); // stopped before the API: open streams keep it from closing
     if (config.AMQP_URL) {
       const publisher = startEventPublisher({ databaseUrl, amqpUrl: config.AMQP_URL, env: config.EVENTS_ENV, logger: log });
       stops.push(['event publisher', publisher.stop]);

@@ -6,6 +6,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -25,10 +26,14 @@ import {
   parseTargetArn,
   pendingDeploymentView,
   planStages,
+  rolloutEndEvent,
+  rolloutEventType,
   RolloutPlanError,
   type Components,
   type DeploymentView,
   type DeviceProgress,
+  type RolloutEvent,
+  type RolloutEventNames,
   type RolloutPolicy,
   type RolloutStatus,
   type StagePlan,
@@ -112,7 +117,7 @@ async function startRollout(r: Rollout): Promise<{ canary?: StagePlan; rest?: St
   const canary = stages.find((s) => s.name === 'CANARY');
   await r.save([
     {
-      type: 'Deployment.Started',
+      type: r.eventType('Started'),
       data: {
         deploymentId: input.deploymentId,
         targetArn: input.targetArn,
@@ -171,7 +176,7 @@ async function stageCompleted(r: Rollout, stage: StagePlan): Promise<void> {
   const mine = r.devicesOf(stage);
   await r.save([
     {
-      type: 'Deployment.StageCompleted',
+      type: r.eventType('StageCompleted'),
       data: {
         deploymentId: r.input.deploymentId,
         stage: stage.name,
@@ -231,6 +236,8 @@ class Rollout {
   view: DeploymentView;
   cancelReason: string | null = null;
   private readonly eventSerial: string | null;
+  /** Decided as the workflow starts, once: a rollout started before the rename keeps Deployment.* to its end. */
+  private readonly eventNames: RolloutEventNames = patched('rollout-event-names') ? 'Rollout' : 'Deployment';
 
   constructor(readonly input: DeploymentWorkflowInput) {
     this.target = parseTargetArn(input.targetArn);
@@ -241,6 +248,10 @@ class Rollout {
 
   now(): string {
     return new Date().toISOString();
+  }
+
+  eventType(event: RolloutEvent): string {
+    return rolloutEventType(this.eventNames, event);
   }
 
   requestCancel(reason: string | undefined): void {
@@ -308,9 +319,8 @@ class Rollout {
   async finish(status: Exclude<RolloutStatus, 'PENDING' | 'IN_PROGRESS'>, reason: string | null): Promise<DeploymentView> {
     // The query shows the end only once it and its event are stored, so whoever sees it can read the event.
     const done = this.withChange({ status, reason, phase: 'DONE', completedAt: this.now() });
-    const type = status === 'SUCCEEDED' ? 'Deployment.Succeeded' : status === 'FAILED' ? 'Deployment.Failed' : 'Deployment.Cancelled';
     await this.save(
-      [{ type, data: { deploymentId: this.input.deploymentId, targetArn: this.input.targetArn, reason, failurePercent: done.failurePercent, deviceCounts: done.deviceCounts } }],
+      [{ type: this.eventType(rolloutEndEvent(status)), data: { deploymentId: this.input.deploymentId, targetArn: this.input.targetArn, reason, failurePercent: done.failurePercent, deviceCounts: done.deviceCounts } }],
       done,
     );
     this.view = done;

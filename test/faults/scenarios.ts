@@ -96,7 +96,7 @@ export async function rollout(stack: ProcessStack, serials: string[], soakSecond
       const events = await stack.prisma.$queryRaw<{ type: string; stage: string | null }[]>`
         SELECT type, data->>'stage' AS stage FROM domain_events WHERE data->>'deploymentId' = ${deploymentId} ORDER BY seq`;
       const shown = events.map((e) => (e.stage ? `${e.type}:${e.stage}` : e.type));
-      const want = ['Deployment.Started', 'Deployment.StageCompleted:CANARY', 'Deployment.StageCompleted:ROLLOUT', 'Deployment.Succeeded'];
+      const want = ['Rollout.Started', 'Rollout.StageCompleted:CANARY', 'Rollout.StageCompleted:ROLLOUT', 'Rollout.Succeeded'];
       if (JSON.stringify(shown) !== JSON.stringify(want)) problems.push(`rollout ${deploymentId}: events ${JSON.stringify(shown)}, expected ${JSON.stringify(want)}`);
       return problems;
     },

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { createApp } from '../../api/app';
-import { createEventStream, type EventStream } from '../../api/event-stream';
+import type { DeviceUpdateStream } from '../../api/device-update-stream';
+import type { EventStream } from '../../api/event-stream';
+import { createApiStreams } from '../../api/streams';
+import { listenHttp } from '../../infra/http-server';
 import { loadConfig, type Config } from '../../config';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { createGreengrassClient } from '../../infra/greengrass';
@@ -37,6 +39,8 @@ export type TestFleet = {
   url: string;
   /** GET /v1/events/stream's sessions and their shared database listener. */
   eventStream: EventStream;
+  /** GET /v1/device-updates/stream's sessions, on the same listener. */
+  deviceUpdates: DeviceUpdateStream;
   /** The local Greengrass V2 service the worker's and the API's SDK client talk to (unless `deps.greengrass` was given). */
   greengrass: LocalGreengrass;
   stopWorker(): Promise<void>;
@@ -111,8 +115,9 @@ export async function startFleet(
   const newIngest = () => startIngestWorker({ mqttUrl: opts.mqttUrl ?? required('MQTT_URL'), databaseUrl: required('DATABASE_URL'), prisma, temporal, config, clientId: `ingest-${taskQueue}`, taskQueue, logger: opts.logger, interceptSignal: opts.interceptSignal });
 
   await startWorker();
-  const eventStream = createEventStream({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
-  const server = await listen(createApp({ prisma, temporal, config, logger, taskQueue, greengrass, eventStream }));
+  const streams = createApiStreams({ prisma, databaseUrl: required('DATABASE_URL'), logger: pino({ level: 'silent' }), heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });
+  const { eventStream, deviceUpdates } = streams;
+  const server = await listenHttp(createApp({ prisma, temporal, config, logger, taskQueue, greengrass, eventStream, deviceUpdates }), 0, '127.0.0.1');
   const apiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const fleet: TestFleet = {
     config,
@@ -137,6 +142,7 @@ export async function startFleet(
     url: apiUrl,
     greengrass: localGreengrass,
     eventStream,
+    deviceUpdates,
     stopWorker,
     startWorker,
     restartIngest: async (whileDown) => {
@@ -145,7 +151,7 @@ export async function startFleet(
       fleet.ingest = await newIngest();
     },
     stop: async () => {
-      await eventStream.close(); // ends open streams, which would keep the server from closing
+      await streams.close(); // ends open streams, which would keep the server from closing
       await new Promise((r) => server.close(r));
       await fleet.ingest.close();
       await stopWorker();
@@ -157,12 +163,6 @@ export async function startFleet(
     },
   };
   return fleet;
-}
-
-function listen(app: ReturnType<typeof createApp>): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
-  });
 }
 
 export function required(name: string): string {

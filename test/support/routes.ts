@@ -23,6 +23,9 @@ export const routes: RouteSpec[] = [
   { method: 'POST', path: '/v1/webhooks/driveu', access: 'signature' },
   { method: 'GET', path: '/v1/devices', access: 'read' },
   { method: 'GET', path: '/v1/devices/{serial}', access: 'read' },
+  { method: 'GET', path: '/v1/devices:batchGet', access: 'read' },
+  { method: 'GET', path: '/v1/device-updates/stream', access: 'read' },
+  { method: 'GET', path: '/v1/rejected-messages', access: 'read' },
   { method: 'GET', path: '/v1/events', access: 'read' },
   { method: 'GET', path: '/v1/events/stream', access: 'read' },
   { method: 'PUT', path: '/v1/devices/{serial}/unlock-pin', access: 'operate' },
@@ -69,7 +72,8 @@ export function expressRoutes(): string[] {
   const walk = (stack: Layer[]) => {
     for (const layer of stack) {
       if (layer.route) {
-        const path = layer.route.path.replace(/:(\w+)/g, '{$1}');
+        // `:name` is a parameter, `\:` a literal colon (`/v1/devices\:batchGet`).
+        const path = layer.route.path.replace(/(?<!\\):(\w+)/g, '{$1}').replace(/\\:/g, ':');
         for (const method of Object.keys(layer.route.methods)) found.push(`${method.toUpperCase()} ${path}`);
       }
       if (layer.handle?.stack) walk(layer.handle.stack);

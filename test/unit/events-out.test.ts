@@ -112,9 +112,9 @@ describe('events on RabbitMQ', () => {
   });
 
   test('an event about no robot carries no serial header', () => {
-    const message = amqpMessage({ ...event, serial: null, type: 'Deployment.Started' });
+    const message = amqpMessage({ ...event, serial: null, type: 'Rollout.Started' });
     expect(message.options.headers).toEqual({ seq: '42' });
-    expect(message.routingKey).toBe('Deployment.Started');
+    expect(message.routingKey).toBe('Rollout.Started');
   });
 
   test('the same event gives the same message every time it is published', () => {

@@ -7,6 +7,8 @@ import {
   failurePercent,
   parseTargetArn,
   planStages,
+  rolloutEndEvent,
+  rolloutEventType,
   RolloutPlanError,
   type DeviceProgress,
 } from '../../domain/rollout';
@@ -175,4 +177,9 @@ describe('software status', () => {
     expect(sweepIntervalMs(5, 5, 60_000)).toBe(60_000);
     expect(sweepIntervalMs(10_000, 5, 60_000)).toBe(2_000_000);
   });
+});
+
+test('rollout events are Rollout.*; a rollout started before the rename keeps Deployment.*', () => {
+  expect((['SUCCEEDED', 'FAILED', 'CANCELLED'] as const).map((s) => rolloutEventType('Rollout', rolloutEndEvent(s)))).toEqual(['Rollout.Succeeded', 'Rollout.Failed', 'Rollout.Cancelled']);
+  expect(rolloutEventType('Deployment', 'StageCompleted')).toBe('Deployment.StageCompleted');
 });

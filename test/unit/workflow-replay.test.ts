@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { arrayFromPayloads, defaultPayloadConverter } from '@temporalio/common';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, Worker, type InjectedSinks } from '@temporalio/worker';
+import type { ActivityInputSinks } from '../support/activity-inputs';
 
 /**
  * Running workflows must replay on the current code: each change that alters the commands a
@@ -36,3 +39,38 @@ test.each(readdirSync(dir).filter((f) => f.endsWith('.json')))('%s replays on th
   const history = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.TEST_WORKFLOW_BUNDLE! } }, history);
 }, 60_000);
+
+/**
+ * Replay checks the commands, not what they carry: a workflow that now sends an activity other
+ * arguments (a renamed event, say) replays all the same. So the rollouts' histories also replay
+ * with every scheduled activity's arguments compared to those recorded: a change of what a
+ * running rollout sends must be behind `patched()` too (`rollout-event-names`: the rollouts
+ * recorded here, started before the rename, keep their Deployment.* event names).
+ */
+describe('recorded rollouts send what they recorded', () => {
+  let code: string;
+  const quiet = { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error, log: () => undefined };
+
+  beforeAll(async () => {
+    ({ code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      workflowInterceptorModules: [require.resolve('../support/activity-inputs')],
+      logger: quiet,
+    }));
+  }, 120_000);
+
+  test.each(readdirSync(dir).filter((f) => f.startsWith('deployment-') && f.endsWith('.json')))('%s: each activity has the arguments it was recorded with', async (file) => {
+    const json = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const recorded = (historyFromJSON(json).events ?? []).flatMap((e) => {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      return scheduled ? [{ activity: scheduled.activityType?.name, args: arrayFromPayloads(defaultPayloadConverter, scheduled.input?.payloads) }] : [];
+    });
+    const replayed: { activity: string; args: unknown[] }[] = [];
+    const sinks: InjectedSinks<ActivityInputSinks> = {
+      activityInputs: { scheduled: { fn: (_info, activity, args) => void replayed.push({ activity, args }), callDuringReplay: true } },
+    };
+    await Worker.runReplayHistory({ workflowBundle: { code }, sinks }, json);
+    expect(recorded.length).toBeGreaterThan(0);
+    expect(replayed).toEqual(recorded);
+  }, 60_000);
+});
