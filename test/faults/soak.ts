@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { exchangeName } from '../../outbox/messages';
 import { findMosquitto, repoRoot, startProcessStack, type PieceName, type ProcessStack, type TemporalKind } from '../support/processes';
 import { AmqpConsumer, RABBITMQCTL, rabbitmqctl } from '../support/rabbitmq';
-import { sleep, waitUntil, type FleetLoad } from './fleet-load';
+import { workflowIds } from '../../temporal.config';
+import { sleep, waitUntil, workflowTaskFailure, type FleetLoad } from './fleet-load';
 import { apiClient, drainAndAudit, lidCycles, lidRobots, rollout, startFaultLoad, type LidCycles, type Work } from './scenarios';
 import { faultTypes, planFaults, type PlannedFault } from './soak-plan';
 
@@ -123,11 +124,15 @@ async function soak(stack: ProcessStack, load: FleetLoad, consumer: AmqpConsumer
   let stopping = false;
   const lidRounds: LidCycles[] = [];
   const rollouts: Work[] = [];
+  // A round that never ends is a problem (the audit says more at the end); the next one starts all the same.
   const lidLoop = (async () => {
     for (let round = 1; !stopping; round++) {
       const cycles = await lidCycles(stack, load, load.serials.slice(1, 7), 1500, round);
       lidRounds.push(cycles);
-      await cycles.done();
+      await cycles.done().catch(async (error) => {
+        const failing = await Promise.all(cycles.serials.map(async (s) => workflowTaskFailure(stack.temporal.workflow.getHandle(workflowIds.robot(s))).then((f) => (f ? ` ${s}${f}` : ''))));
+        problem(`lid round ${round}: ${String(error.message).slice(0, 3000)}${failing.join('')}`);
+      });
     }
   })().catch((error) => problem(`lid cycles stopped: ${firstLine(error)}`));
   const rolloutLoop = (async () => {
@@ -135,7 +140,7 @@ async function soak(stack: ProcessStack, load: FleetLoad, consumer: AmqpConsumer
       const group = load.serials.slice(10 + (round % 2) * 5, 15 + (round % 2) * 5);
       const deployment = await rollout(stack, group, 8, `2.${round}.0`);
       rollouts.push(deployment);
-      await deployment.done();
+      await deployment.done().catch((error) => problem(`rollout ${round} (${deployment.deploymentId}): ${String(error.message).slice(0, 3000)}`));
     }
   })().catch((error) => problem(`rollouts stopped: ${firstLine(error)}`));
   const client = apiClient(stack, load, load.serials.slice(20, 24));
@@ -258,6 +263,11 @@ async function soak(stack: ProcessStack, load: FleetLoad, consumer: AmqpConsumer
     delivery.push(`RabbitMQ: ${consumer.distinct().length} events delivered, ${consumer.deliveries.length - consumer.distinct().length} of them more than once (consumers deduplicate by message id)`);
   }
   if (lidRounds.length === 0) problems.push('no lid cycle was started');
+  if (problems.length > 0) {
+    mkdirSync(logDir, { recursive: true });
+    for (const name of stack.pieces) writeFileSync(join(logDir, `${name}.log`), stack.output(name));
+    problems.push(`the pieces' output (last 20,000 characters each) is in ${logDir}`);
+  }
   if (rollouts.length === 0) problems.push('no rollout was started');
 
   const report = [
