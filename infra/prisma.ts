@@ -4,7 +4,11 @@ import { PrismaClient } from '../generated/prisma/client';
 export type Prisma = InstanceType<typeof PrismaClient>;
 
 export function createPrisma(databaseUrl: string, maxConnections = 10): Prisma {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: maxConnections }) });
+  // The adapter listens for a transaction connection's errors only once pool.connect() has resolved;
+  // an error read before that (PostgreSQL stopping as the connection opens) would be an unhandled
+  // 'error' event that ends the process. Its queries fail anyway, and the pool drops it.
+  const onConnect = (client: { on(event: 'error', listener: () => void): unknown }) => void client.on('error', () => undefined);
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: maxConnections, onConnect }) });
 }
 
 /**

@@ -1,15 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { connect, type ChannelModel } from 'amqplib';
+import { connect } from 'amqplib';
 import pino from 'pino';
 import { createPrisma, type Prisma } from '../infra/prisma';
-import { exchangeName, EXCHANGE_TYPE } from '../outbox/messages';
+import { exchangeName } from '../outbox/messages';
 import { startEventPublisher, type EventPublisher } from '../outbox/publisher';
 import { createTestDatabase } from './support/database';
 import { eventually, uniqueSerial } from './support/fleet';
+import { AmqpConsumer, RABBITMQCTL, rabbitmqctl } from './support/rabbitmq';
 
 /**
  * The outbox to a real RabbitMQ (Debian's rabbitmq-server; `.ci/run` starts it with
@@ -19,7 +18,6 @@ import { eventually, uniqueSerial } from './support/fleet';
  */
 
 const AMQP_URL = process.env.AMQP_URL;
-const RABBITMQCTL = ['/usr/sbin/rabbitmqctl', '/usr/lib/rabbitmq/bin/rabbitmqctl'].find((p) => existsSync(p));
 if (!AMQP_URL) {
   console.warn('test/events-rabbitmq.test.ts: AMQP_URL is unset, so the RabbitMQ tests are skipped. Run `export AMQP_URL=$(scripts/rabbitmq.sh)` first (as CI does).');
 }
@@ -27,78 +25,6 @@ const withRabbit = AMQP_URL ? describe : describe.skip;
 const withLocalRabbit = AMQP_URL && RABBITMQCTL ? test : test.skip;
 
 const silent = pino({ level: 'silent' });
-const run = promisify(execFile);
-
-type Delivery = { messageId: string; routingKey: string; body: { id: string; type: string; serial: string | null; occurredAt: string; data: unknown }; deliveryMode?: number; contentType?: string; headers: Record<string, unknown> };
-
-/** A consumer on its own durable queue that reconnects after the broker comes back, acking what it got. */
-class Consumer {
-  readonly deliveries: Delivery[] = [];
-  private connection: ChannelModel | null = null;
-  private stopped = false;
-
-  constructor(
-    readonly queue: string,
-    private readonly exchange: string,
-    private readonly patterns: string[],
-  ) {}
-
-  async start(): Promise<this> {
-    await this.connect();
-    return this;
-  }
-
-  /** Message ids in order of first arrival: the deduplicated stream. */
-  distinct(serial: string): string[] {
-    return [...new Set(this.of(serial).map((d) => d.messageId))];
-  }
-
-  of(serial: string): Delivery[] {
-    return this.deliveries.filter((d) => d.body.serial === serial);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.connection?.close().catch(() => undefined);
-    const connection = await connect(AMQP_URL!);
-    const channel = await connection.createChannel();
-    await channel.deleteQueue(this.queue);
-    await connection.close();
-  }
-
-  private async connect(): Promise<void> {
-    const connection = await connect(AMQP_URL!);
-    connection.on('error', () => undefined);
-    connection.on('close', () => this.reconnectSoon());
-    const channel = await connection.createChannel();
-    channel.on('error', () => undefined);
-    await channel.assertExchange(this.exchange, EXCHANGE_TYPE, { durable: true });
-    await channel.assertQueue(this.queue, { durable: true });
-    for (const pattern of this.patterns) await channel.bindQueue(this.queue, this.exchange, pattern);
-    await channel.prefetch(500);
-    await channel.consume(this.queue, (message) => {
-      if (!message) return;
-      this.deliveries.push({
-        messageId: message.properties.messageId,
-        routingKey: message.fields.routingKey,
-        body: JSON.parse(message.content.toString()),
-        deliveryMode: message.properties.deliveryMode,
-        contentType: message.properties.contentType,
-        headers: message.properties.headers ?? {},
-      });
-      channel.ack(message);
-    });
-    this.connection = connection;
-  }
-
-  private reconnectSoon(): void {
-    if (this.stopped) return;
-    setTimeout(() => {
-      if (this.stopped) return;
-      this.connect().catch(() => this.reconnectSoon());
-    }, 500);
-  }
-}
 
 withRabbit('domain events to RabbitMQ', () => {
   let database: { url: string; drop(): Promise<void> };
@@ -125,7 +51,7 @@ withRabbit('domain events to RabbitMQ', () => {
   });
 
   const consumer = async (patterns = ['#']) => {
-    const c = await new Consumer(`test-events-${randomUUID()}`, exchange, patterns).start();
+    const c = await new AmqpConsumer(AMQP_URL!, `test-events-${randomUUID()}`, exchange, patterns).start();
     cleanups.push(() => c.stop());
     return c;
   };
@@ -179,7 +105,6 @@ withRabbit('domain events to RabbitMQ', () => {
   const recorded = async (serial: string) =>
     (await prisma.domainEvent.findMany({ where: { serial }, orderBy: { seq: 'asc' }, select: { id: true } })).map((r) => r.id);
   const outboxSize = () => prisma.eventOutbox.count();
-  const rabbitmqctl = (command: string) => run(RABBITMQCTL!, [command]);
 
   test('each recorded event is published once, in seq order, persistent, with its id as message id and its type as routing key', async () => {
     const serial = uniqueSerial('AMQP');

@@ -162,7 +162,12 @@ export async function auditFleet(stack: ProcessStack, load: FleetLoad): Promise<
     const expect: Record<string, number> = { 'Device.ConnectivityChanged': 1, 'Device.HealthDegraded': want.degraded, 'Device.HealthRestored': want.restored };
     if (load.keypadSerials.includes(serial)) expect['LidCycle.PinRejected'] = want.pinEntries;
     for (const [type, n] of Object.entries(expect)) if ((c[type] ?? 0) !== n) problems.push(`${serial}: ${c[type] ?? 0} ${type}, expected ${n}`);
-    const state = await stack.temporal.workflow.getHandle(workflowIds.robot(serial)).query(robotStateQuery);
+    const handle = stack.temporal.workflow.getHandle(workflowIds.robot(serial));
+    const state = await handle.query(robotStateQuery).catch(async (error: Error) => {
+      problems.push(`${serial}: the robotState query failed: ${error.cause instanceof Error ? error.cause.message : error.message}${await workflowTaskFailure(handle)}`);
+      return null;
+    });
+    if (!state) continue;
     const robot = load.sim.robot(serial);
     if (!state.online) problems.push(`${serial}: workflow says offline`);
     const codes = Object.fromEntries(Object.entries(state.components).map(([k, v]) => [k, v.code]));
@@ -171,6 +176,16 @@ export async function auditFleet(stack: ProcessStack, load: FleetLoad): Promise<
     if (state.lastHeartbeatAt === null || state.lastHeartbeatAt > last) problems.push(`${serial}: workflow lastHeartbeatAt ${state.lastHeartbeatAt} beyond published ${last}`);
   }
   return problems;
+}
+
+/** Why a workflow's task fails, from its history's last WorkflowTaskFailed event (empty when none). */
+export async function workflowTaskFailure(handle: { fetchHistory(): Promise<{ events?: any[] | null }> }): Promise<string> {
+  const history = await handle.fetchHistory().catch(() => null);
+  const failed = (history?.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).at(-1)?.workflowTaskFailedEventAttributes;
+  if (!failed) return '';
+  const causes: string[] = [];
+  for (let f = failed.failure; f; f = f.cause) causes.push(`${f.message}${f.stackTrace ? ` at ${f.stackTrace.split('\n').slice(0, 4).join(' | ')}` : ''}`);
+  return `; its workflow task fails (${failed.cause}): ${causes.join(' <- ')}`;
 }
 
 const sortKeys = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));

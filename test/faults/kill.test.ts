@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 const DOWN_MS = 3000;
-const names: Record<PieceName, string> = { worker: 'workflow worker', ingest: 'ingest worker', api: 'API' };
+const names: Partial<Record<PieceName, string>> = { worker: 'workflow worker', ingest: 'ingest worker', api: 'API' };
 
 async function killAndRestart(piece: PieceName): Promise<void> {
   let startMs = 0;

@@ -22,14 +22,15 @@ import { freePort } from './ports';
  * The fleet backend as separate processes, for fault tests that kill them for real: PostgreSQL,
  * the Temporal dev server (on a database file) and the MQTT broker (embedded aedes, or Mosquitto
  * with persistence) of its own, and the project's entry points workers/fleet-worker.ts,
- * workers/ingest.ts and workers/api.ts, each its own `node` process. Every server and piece can be
- * stopped, killed and started again on the same ports and files. Own servers mean own task queue,
- * MQTT client ids and database: the defaults of the entry points apply unchanged.
+ * workers/ingest.ts and workers/api.ts (and workers/event-publisher.ts when asked), each its own
+ * `node` process. Every server and piece can be stopped, killed and started again on the same ports
+ * and files. Own servers mean own task queue, MQTT client ids and database: the defaults of the
+ * entry points apply unchanged.
  */
 
 export const repoRoot = resolve(__dirname, '..', '..');
 
-export type PieceKind = 'worker' | 'ingest' | 'api';
+export type PieceKind = 'worker' | 'ingest' | 'api' | 'publisher';
 /** A piece by its kind, or a second, third... of a kind: `worker-2`. */
 export type PieceName = PieceKind | `${PieceKind}-${number}`;
 export type BrokerKind = 'aedes' | 'mosquitto';
@@ -41,7 +42,10 @@ const scripts: Record<PieceKind, string> = {
   worker: 'workers/fleet-worker.ts',
   ingest: 'workers/ingest.ts',
   api: 'workers/api.ts',
+  publisher: 'workers/event-publisher.ts',
 };
+// The publisher serves nothing to poll: it is ready once it says it publishes (at info level).
+const PUBLISHING = 'publishing domain events to RabbitMQ';
 
 type Piece = { child: ChildProcess; output: () => string; expectedExit: boolean };
 
@@ -49,11 +53,15 @@ export type ProcessStack = {
   dir: string;
   databaseUrl: string;
   mqttUrl: string;
+  /** The first API's (`api`); `api-2`... listen on ports of their own. */
   apiUrl: string;
   apiKey: string;
+  /** The first ingest worker's (`ingest`). */
   ingestMetricsUrl: string;
   /** Every ingest worker's name and /metrics URL. */
   ingestMetricsUrls(): [PieceName, string][];
+  /** The pieces started with the stack, in order. */
+  pieces: PieceName[];
   broker: BrokerKind;
   temporalKind: TemporalKind;
   prisma: Prisma;
@@ -79,8 +87,10 @@ export type ProcessStack = {
   startBroker(): Promise<void>;
   /** Resident memory of a piece in MiB, from /proc. */
   rssMb(name: PieceName): number;
-  /** Pieces that exited without being told to, with the end of their output. */
+  /** Pieces and servers that exited without being told to, with the end of their output. */
   crashed(): string[];
+  /** Their names, to start them again: pieces, `broker`, `temporal`. */
+  crashedNames(): (PieceName | 'broker' | 'temporal')[];
   output(name: PieceName): string;
   /** GET with the all-scopes key. */
   api(path: string): Promise<{ status: number; body: any; headers: Headers }>;
@@ -98,6 +108,11 @@ export type ProcessStackOptions = {
   ingests?: number;
   /** MQTT (default) or SQS: a local SQS-compatible server fed by a stand-in for the AWS IoT Rule. */
   source?: 'mqtt' | 'sqs';
+  /**
+   * The pieces to start, instead of `workers` workflow workers, `ingest` and `api`; each `api-N` and
+   * `ingest-N` gets ports of its own. `publisher` needs AMQP_URL in the environment.
+   */
+  pieces?: PieceName[];
   env?: Record<string, string>;
   greengrassStepMs?: number;
 };
@@ -110,10 +125,12 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
   const dir = resolve(repoRoot, '.data', `faults-${process.pid}-${randomUUID().slice(0, 8)}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const [pgPort, temporalPort, uiPort, mqttPort, apiPort, metricsPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const ingests = opts.ingests ?? 1;
+  const [pgPort, temporalPort, uiPort, mqttPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const source = opts.source ?? 'mqtt';
-  const metricsPorts = [metricsPort, ...(await Promise.all(Array.from({ length: ingests - 1 }, () => freePort())))];
+  const workers = Array.from({ length: opts.workers ?? 1 }, (_, i): PieceName => (i === 0 ? 'worker' : `worker-${i + 1}`));
+  const ingestPieces = Array.from({ length: opts.ingests ?? 1 }, (_, i): PieceName => (i === 0 ? 'ingest' : `ingest-${i + 1}`));
+  const started: PieceName[] = opts.pieces ?? [...workers, ...ingestPieces, 'api'];
+  const ingests = started.filter((name) => kindOf(name) === 'ingest').length;
   const temporalDb = join(dir, 'temporal.db');
   const pgDir = join(dir, 'postgres');
   const mqttUrl = `mqtt://127.0.0.1:${mqttPort}`;
@@ -150,9 +167,11 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
     const databaseUrl = postgres!.url;
     const prisma = createPrisma(databaseUrl, 4);
     cleanups.push(() => prisma.$disconnect());
+    // It stands for AWS, which stays up while our PostgreSQL is down: it keeps the last list it read.
+    let things: string[] = [];
     const greengrass = await startLocalGreengrass({
       stepMs: opts.greengrassStepMs ?? 300,
-      knownThings: async () => (await prisma.device.findMany({ select: { serialNumber: true } })).map((d) => d.serialNumber),
+      knownThings: async () => (things = await prisma.device.findMany({ select: { serialNumber: true } }).then((rows) => rows.map((d) => d.serialNumber), () => things)),
     });
     cleanups.push(() => greengrass.stop());
     const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
@@ -176,8 +195,6 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
       MQTT_URL: mqttUrl,
-      PORT: String(apiPort),
-      INGEST_METRICS_PORT: String(metricsPort),
       API_KEYS: `${apiKey}:read,operate,deploy`,
       GREENGRASS_ENDPOINT: greengrass.url,
       AWS_REGION: greengrass.region,
@@ -186,25 +203,39 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       LOG_LEVEL: 'warn',
       ...opts.env,
     };
-    const apiUrl = `http://127.0.0.1:${apiPort}`;
-    const ingestMetricsUrl = `http://127.0.0.1:${metricsPort}/`;
+    // Each API and ingest worker keeps its port across restarts.
+    const ports = new Map<PieceName, number>();
+    const portOf = async (name: PieceName) => ports.get(name) ?? ports.set(name, await freePort()).get(name)!;
+    const apiUrlOf = async (name: PieceName) => `http://127.0.0.1:${await portOf(name)}`;
+    const metricsUrlOf = async (name: PieceName) => `http://127.0.0.1:${await portOf(name)}/`;
+    const apiUrl = await apiUrlOf('api');
+    const ingestMetricsUrl = await metricsUrlOf('ingest');
 
     /** The n-th of a kind (1 for `ingest`, 2 for `ingest-2`). */
     const nth = (name: PieceName) => Number(name.split('-')[1] ?? 1);
-    const metricsUrlOf = (name: PieceName) => `http://127.0.0.1:${metricsPorts[nth(name) - 1]}/`;
-    const ready: Record<PieceKind, (piece: Piece, name: PieceName) => Promise<boolean>> = {
-      worker: (piece) => hasPoller(temporal, piece.child.pid!),
-      ingest: (_piece, name) => responds(metricsUrlOf(name)),
-      api: () => responds(`${apiUrl}/healthz`),
+    const ready: Record<PieceKind, (name: PieceName, piece: Piece) => Promise<boolean>> = {
+      worker: async (_, piece) => hasPoller(temporal, piece.child.pid!),
+      ingest: async (name) => responds(await metricsUrlOf(name)),
+      api: async (name) => responds(`${await apiUrlOf(name)}/healthz`),
+      publisher: async (_, piece) => piece.output().includes(PUBLISHING),
     };
-    // Each ingest worker keeps its own MQTT session and metrics port, the same across its restarts.
-    const envOf = (name: PieceName) =>
-      kindOf(name) === 'ingest' && nth(name) > 1 ? { ...env, MQTT_CLIENT_ID: `fleet-ingest-${nth(name)}`, INGEST_METRICS_PORT: String(metricsPorts[nth(name) - 1]) } : env;
+    // Each ingest worker keeps its own MQTT session, the same across its restarts.
+    const envOf = async (name: PieceName): Promise<Record<string, string>> => {
+      const kind = kindOf(name);
+      if (kind === 'api') return { ...env, PORT: String(await portOf(name)) };
+      if (kind === 'ingest') return { ...env, INGEST_METRICS_PORT: String(await portOf(name)), ...(nth(name) > 1 ? { MQTT_CLIENT_ID: `fleet-ingest-${nth(name)}` } : {}) };
+      if (kind === 'publisher') return { ...env, LOG_LEVEL: 'info' };
+      return env;
+    };
     const start = async (name: PieceName) => {
-      const piece = spawnPiece(scripts[kindOf(name)], envOf(name));
+      const piece = spawnPiece(scripts[kindOf(name)], await envOf(name));
       pieces.set(name, piece);
       // A cold start bundles the workflow code: slow on a busy 2-core machine.
-      await waitFor(name, piece, () => ready[kindOf(name)](piece, name), 180_000);
+      await waitFor(name, piece, () => ready[kindOf(name)](name, piece), 180_000).catch(async (error) => {
+        // Told so by the error: a piece that did not come up is not also a crash.
+        await stopPiece(piece, 'SIGKILL');
+        throw error;
+      });
     };
     const piece = (name: PieceName) => {
       const p = pieces.get(name);
@@ -228,9 +259,7 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       return { status: res.status, body: parsed as any, headers: res.headers };
     };
 
-    const workers = Array.from({ length: opts.workers ?? 1 }, (_, i): PieceName => (i === 0 ? 'worker' : `worker-${i + 1}`));
-    const ingestPieces = Array.from({ length: ingests }, (_, i): PieceName => (i === 0 ? 'ingest' : `ingest-${i + 1}`));
-    await Promise.all([...workers.map(start), ...ingestPieces.map(start), start('api')]);
+    await Promise.all(started.map(start));
 
     return {
       dir,
@@ -239,7 +268,8 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       apiUrl,
       apiKey,
       ingestMetricsUrl,
-      ingestMetricsUrls: () => ingestPieces.map((name) => [name, metricsUrlOf(name)] as [PieceName, string]),
+      ingestMetricsUrls: () => started.filter((name) => kindOf(name) === 'ingest').map((name) => [name, `http://127.0.0.1:${ports.get(name)}/`] as [PieceName, string]),
+      pieces: started,
       broker,
       temporalKind,
       prisma,
@@ -271,8 +301,16 @@ export async function startProcessStack(opts: ProcessStackOptions = {}): Promise
       stopBroker,
       startBroker,
       rssMb: (name) => rssMb(piece(name).child.pid!),
-      crashed: () =>
-        [...pieces].filter(([, p]) => !p.expectedExit && p.child.exitCode !== null).map(([n, p]) => `${n} exited (${p.child.exitCode}): ${p.output().slice(-2000)}`),
+      crashed: () => [
+        ...[...pieces].filter(([, p]) => !p.expectedExit && exited(p.child)).map(([n, p]) => `${n} exited (${howExited(p.child)}): ${p.output().slice(-2000)}`),
+        ...(brokerProcess && exited(brokerProcess.child) ? [`the ${broker} broker exited (${howExited(brokerProcess.child)}): ${brokerProcess.output().slice(-2000)}`] : []),
+        ...(temporalServer && exited(temporalServer.process) ? [`the Temporal server exited (${howExited(temporalServer.process)})`] : []),
+      ],
+      crashedNames: () => [
+        ...[...pieces].filter(([, p]) => !p.expectedExit && exited(p.child)).map(([n]) => n),
+        ...(brokerProcess && exited(brokerProcess.child) ? (['broker'] as const) : []),
+        ...(temporalServer && exited(temporalServer.process) ? (['temporal'] as const) : []),
+      ],
       output: (name) => piece(name).output(),
       api: (path) => call('GET', path),
       request: call,
@@ -319,22 +357,25 @@ function spawnMosquitto(dir: string, port: number): Piece {
   return track(spawn(binary, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+const howExited = (child: ChildProcess) => child.signalCode ?? child.exitCode;
+
 async function stopPiece(piece: Piece, signal: NodeJS.Signals): Promise<void> {
   piece.expectedExit = true;
   const { child } = piece;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
+  if (exited(child)) return;
+  const gone = new Promise((r) => child.once('exit', r));
   child.kill('SIGCONT'); // a paused piece cannot act on SIGTERM
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
+  await gone;
   clearTimeout(timer);
 }
 
 async function waitFor(name: string, piece: Piece, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (piece.child.exitCode !== null) throw new Error(`${name} exited (${piece.child.exitCode}): ${piece.output().slice(-3000)}`);
+    if (exited(piece.child)) throw new Error(`${name} exited (${howExited(piece.child)}): ${piece.output().slice(-3000)}`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
