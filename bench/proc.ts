@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample, SamplerStart } from './proc-sampler';
 
@@ -46,13 +46,31 @@ function allStats(): Map<number, Stat> {
   return stats;
 }
 
-/** Usage of each named tree at this moment (CPU is cumulative since each process started). */
-export function sampleTrees(roots: Record<string, number>, withMemory = true): Record<string, TreeUsage> {
+/**
+ * A share of one named tree: its processes (not the root) whose command line matches. PostgreSQL
+ * names each backend's database there (`postgres: <user> <database> <client> <state>`), which
+ * tells the projection's backends from a Temporal server's on the same PostgreSQL. The CPU of
+ * backends that exited counts in the root's, not in a share.
+ */
+export type TreeShare = { of: string; cmdline: string };
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Usage of each named tree, then of each share, at this moment (CPU is cumulative since each process started). */
+export function sampleTrees(roots: Record<string, number>, withMemory = true, shares: Record<string, TreeShare> = {}): Record<string, TreeUsage> {
   const stats = allStats();
   const children = new Map<number, number[]>();
   for (const s of stats.values()) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s.pid]);
   const out: Record<string, TreeUsage> = {};
+  const shareTicks = Object.fromEntries(Object.keys(shares).map((name) => [name, { ticks: 0, processes: 0 }]));
   for (const [name, root] of Object.entries(roots)) {
+    const mine = Object.entries(shares).filter(([, share]) => share.of === name).map(([shareName, share]) => ({ name: shareName, pattern: new RegExp(share.cmdline) }));
     let ticks = 0;
     let pssKb = 0;
     let processes = 0;
@@ -63,12 +81,75 @@ export function sampleTrees(roots: Record<string, number>, withMemory = true): R
       ticks += s.cpuTicks + (isRoot ? s.childTicks : 0);
       if (withMemory) pssKb += readPssKb(pid);
       processes += 1;
+      if (!isRoot && mine.length > 0) {
+        const cmdline = readCmdline(pid);
+        for (const share of mine.filter((m) => m.pattern.test(cmdline))) {
+          shareTicks[share.name].ticks += s.cpuTicks;
+          shareTicks[share.name].processes += 1;
+        }
+      }
       for (const c of children.get(pid) ?? []) walk(c, false);
     };
     walk(root, true);
     out[name] = { cpuMs: (ticks * 1000) / TICKS_PER_SECOND, pssMb: withMemory ? pssKb / 1024 : null, processes };
   }
+  for (const [name, { ticks, processes }] of Object.entries(shareTicks)) out[name] = { cpuMs: (ticks * 1000) / TICKS_PER_SECOND, pssMb: null, processes };
   return out;
+}
+
+/** Inodes of a process's open sockets. */
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+/** TCP sockets in LISTEN state as seen from a process's network namespace: port and inode. */
+function listeningSockets(pid: number | 'self'): { port: number; inode: string }[] {
+  const out: { port: number; inode: string }[] = [];
+  for (const file of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A') out.push({ port: parseInt(f[1].split(':').pop()!, 16), inode: f[9] });
+    }
+  }
+  return out;
+}
+
+/** The TCP ports a process listens on (Linux /proc). */
+export function listeningPorts(pid: number): number[] {
+  const inodes = socketInodes(pid);
+  return [...new Set(listeningSockets(pid).filter((s) => inodes.has(s.inode)).map((s) => s.port))];
+}
+
+/** The process that listens on a TCP port, e.g. RabbitMQ's node on AMQP's port; null if none is found. */
+export function pidListeningOn(port: number): number | null {
+  const inodes = new Set(listeningSockets('self').filter((s) => s.port === port).map((s) => s.inode));
+  if (inodes.size === 0) return null;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    for (const inode of socketInodes(Number(name))) if (inodes.has(inode)) return Number(name);
+  }
+  return null;
 }
 
 /**
@@ -79,12 +160,12 @@ export class ProcessSampler {
   private samples: Sample[] = [];
   private child: ChildProcess | null = null;
 
-  constructor(private readonly roots: Record<string, number>, private readonly everyMs = 1000) {}
+  constructor(private readonly roots: Record<string, number>, private readonly everyMs = 1000, private readonly shares: Record<string, TreeShare> = {}) {}
 
   start(): void {
     this.child = fork(join(__dirname, 'proc-sampler.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (sample: Sample) => void this.samples.push(sample));
-    this.child.send({ roots: this.roots, everyMs: this.everyMs } satisfies SamplerStart);
+    this.child.send({ roots: this.roots, everyMs: this.everyMs, shares: this.shares } satisfies SamplerStart);
   }
 
   /** Takes a last sample and ends the sampler's process. */
@@ -99,7 +180,7 @@ export class ProcessSampler {
     clearTimeout(timeout);
   }
 
-  /** CPU seconds, CPU share of one core, and peak PSS of each tree between two times. */
+  /** CPU seconds, CPU share of one core, and peak PSS of each tree (and share) between two times. */
   between(from: number, to: number): Record<string, { cpuSeconds: number; cpuPercent: number; peakMemoryMb: number }> {
     const inWindow = this.samples.filter((s) => s.at >= from - this.everyMs && s.at <= to + this.everyMs);
     const first = inWindow[0];
@@ -107,7 +188,7 @@ export class ProcessSampler {
     const out: Record<string, { cpuSeconds: number; cpuPercent: number; peakMemoryMb: number }> = {};
     if (!first || !last) return out;
     const seconds = Math.max((last.at - first.at) / 1000, 0.001);
-    for (const name of Object.keys(this.roots)) {
+    for (const name of [...Object.keys(this.roots), ...Object.keys(this.shares)]) {
       // A piece that exited inside the window (the load generator does) counts up to its last sample.
       const alive = inWindow.filter((s) => (s.usage[name]?.processes ?? 0) > 0);
       const cpuSeconds = ((alive[alive.length - 1]?.usage[name].cpuMs ?? 0) - (alive[0]?.usage[name].cpuMs ?? 0)) / 1000;

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +6,26 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { workflowIds } from '../temporal.config';
+import type { EventCounterMessage, EventCounterStart } from './heartbeat-event-counter';
 import type { Edge, ListClientMark, ListClientMessage, ListClientStart } from './list-client';
 import { benchSerial, percentiles, type LoadMessage, type LoadOptions, type LoadResult, type StageMark } from './load-generator';
-import { ProcessSampler, round } from './proc';
-import { ingestModes, repoRoot, runningStacks, startStack, type IngestMode, type Stack } from './stack';
+import { ProcessSampler, round, type TreeShare } from './proc';
+import {
+  brokers,
+  heartbeatSources,
+  ingestModes,
+  nth,
+  repoRoot,
+  runningStacks,
+  stackProblem,
+  startStack,
+  temporalServers,
+  type Broker,
+  type HeartbeatSource,
+  type IngestMode,
+  type Stack,
+  type TemporalServer,
+} from './stack';
 
 /**
  * `npm run bench`: the same MQTT load against (a) the project as designed, (b) a naive mode that
@@ -43,6 +59,17 @@ export type BenchOptions = {
   listRoute?: string;
   /** The robot worker's WORKFLOW_CACHE_SIZE; unset, the largest stage's robots plus a quarter (at least 2,000). */
   cacheSize?: number;
+  /** Heartbeats from the broker, or through an SQS queue that a stand-in for the AWS IoT Rule fills. */
+  source: HeartbeatSource;
+  broker: Broker;
+  /** Ingest worker processes (designed mode). */
+  ingestWorkers: number;
+  /** RabbitMQ on: Device.HeartbeatReceived per stored heartbeat, and the outbox publisher (designed mode). */
+  amqp: boolean;
+  /** The CLI's dev server on SQLite, or a Temporal server on the stack's PostgreSQL. */
+  temporal: TemporalServer;
+  /** Robot worker processes on the task queue. */
+  workers: number;
   json?: string;
   log: (line: string) => void;
   progress: (line: string) => void;
@@ -64,6 +91,12 @@ export const defaultOptions: BenchOptions = {
   settleSeconds: 15,
   fillerDevices: 10_000,
   listEveryMs: 200,
+  source: 'mqtt',
+  broker: 'aedes',
+  ingestWorkers: 1,
+  amqp: false,
+  temporal: 'dev',
+  workers: 1,
   log: (line) => console.log(line),
   progress: progressPrinter(),
 };
@@ -90,6 +123,20 @@ const STEP_LADDER = [250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10_000,
 
 export type ProcessFigures = Record<string, { cpuSeconds: number; cpuPercent: number; peakMemoryMb: number }>;
 
+/** The Temporal server's own count of the hold's workflow tasks (all workflows), and what each cost. */
+export type TemporalServerFigures = {
+  /** Workflow tasks completed or failed (the frontend's RespondWorkflowTaskCompleted/Failed requests). */
+  workflowTasks: number;
+  workflowTasksPerSecond: number;
+  /** CPU ms per workflow task of the Temporal server and of the robot workers together (the workers run the activities too). */
+  cpuMsPerWorkflowTask: { temporalServer: number | null; robotWorkers: number | null };
+  /** Schedule-to-start of every workflow task, from the server's task_schedule_to_start_latency histogram (interpolated in its buckets). */
+  scheduleToStartMs: { tasks: number; p50: number; p99: number } | null;
+};
+
+/** Device.HeartbeatReceived messages the benchmark's own queue received over the hold. */
+export type HeartbeatEventFigures = { received: number; distinct: number; perSecond: number; perStoredHeartbeat: number | null };
+
 /** One hold at a steady robot count. */
 export type StageFigures = {
   robots: number;
@@ -103,6 +150,12 @@ export type StageFigures = {
   /** Null when too few heartbeats went through to say. */
   cpuMsPerThousandHeartbeats: number | null;
   processes: ProcessFigures;
+  /** Each process's CPU ms per 1000 heartbeats written (the API's and PostgreSQL's Temporal share too). */
+  cpuMsPerThousandHeartbeatsByProcess: Record<string, number | null>;
+  /** Each ingest worker's `fleet_ingest_heartbeats_written_total` over the hold, per second. */
+  acceptedPerSecondByIngestWorker: Record<string, number>;
+  temporalServer: TemporalServerFigures | null;
+  heartbeatEvents: HeartbeatEventFigures | null;
   generatorBehindMs: { p50: number; p99: number; max: number };
   loadAverage: number[];
   passed: boolean;
@@ -149,6 +202,12 @@ export type ModeRun = {
   };
   processes: ProcessFigures;
   cpuMsPerThousandHeartbeats: number | null;
+  cpuMsPerThousandHeartbeatsByProcess: StageFigures['cpuMsPerThousandHeartbeatsByProcess'];
+  acceptedPerSecondByIngestWorker: StageFigures['acceptedPerSecondByIngestWorker'];
+  temporalServer: TemporalServerFigures | null;
+  heartbeatEvents: HeartbeatEventFigures | null;
+  /** Over the whole run, once drained: events received and distinct ids against heartbeats written (a heartbeat not its robot's newest has none). */
+  heartbeatEventsTotal: { received: number; distinct: number; duplicates: number; heartbeatsWritten: number } | null;
   generator: { behindMs: { p50: number; p99: number; max: number }; cpuPercent: number; stateChanges: LoadResult['stateChanges'] };
   loadAverageBefore: number[];
   passed: boolean;
@@ -159,12 +218,18 @@ export type StepResult = { mode: IngestMode; steps: StageFigures[]; sustainedPer
 
 export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise<Record<string, unknown>> {
   const opts: BenchOptions = { ...defaultOptions, ...partial };
+  const amqpUrl = opts.amqp ? rabbitMqUrl() : undefined;
+  for (const mode of opts.modes) {
+    const problem = stackProblem({ mode, source: opts.source, broker: opts.broker, ingestWorkers: opts.ingestWorkers, amqpUrl });
+    if (problem) throw new Error(problem);
+  }
   const machine = { nproc: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: round(totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtStart: loadavg().map((x) => round(x, 2)) };
   opts.log(`machine: ${machine.nproc} cores (${machine.cpuModel}), ${machine.memoryGb} GiB; load average ${machine.loadAverageAtStart.join(' ')}`);
+  opts.log(`setup: ${setupLine(setupOf(opts))}`);
 
   const runs: Partial<Record<IngestMode, ModeRun>> = {};
   for (const mode of opts.modes) {
-    runs[mode] = (await runMode(mode, [opts.robots], opts.durationSeconds, opts)).run;
+    runs[mode] = (await runMode(mode, [opts.robots], opts.durationSeconds, opts, amqpUrl)).run;
     opts.log(summaryLine(runs[mode]!));
   }
 
@@ -172,7 +237,7 @@ export async function runBenchmark(partial: Partial<BenchOptions> = {}): Promise
   if (opts.step) {
     for (const mode of opts.modes) {
       const ladder = STEP_LADDER.filter((n) => n <= opts.stepMaxRobots);
-      const { stages } = await runMode(mode, ladder, opts.stepDurationSeconds, opts);
+      const { stages } = await runMode(mode, ladder, opts.stepDurationSeconds, opts, amqpUrl);
       const failedAt = stages.findIndex((s) => !s.passed);
       const passed = failedAt === -1 ? stages : stages.slice(0, failedAt);
       const failed = stages[failedAt];
@@ -220,6 +285,7 @@ function buildReport(
     ratioBasis: opts.step ? 'highest sustained heartbeats/s (stepped)' : 'heartbeats/s accepted in the single run (0 when the run failed)',
     cpuPerHeartbeat: { naiveOverDesigned: ratio(cpu('naive'), cpu('designed')), designedOverFloor: ratio(cpu('designed'), cpu('floor')) },
     sustainedPerSecond: opts.step ? Object.fromEntries(Object.entries(steps).map(([m, s]) => [m, s!.sustainedPerSecond])) : null,
+    setup: setupOf(opts),
     machine,
     temporalNice: opts.temporalNice,
     temporalGogc: opts.temporalGogc,
@@ -228,28 +294,68 @@ function buildReport(
   };
 }
 
+/** How the stack was put together: the options that change what runs, not how much load. */
+function setupOf(opts: BenchOptions) {
+  return { source: opts.source, broker: opts.broker, ingestWorkers: opts.ingestWorkers, amqp: opts.amqp, temporal: opts.temporal, robotWorkers: opts.workers };
+}
+
+function setupLine(setup: ReturnType<typeof setupOf>): string {
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  return `heartbeats over ${setup.source === 'sqs' ? 'MQTT -> IoT Rule stand-in -> SQS' : 'MQTT'}, ${setup.broker} broker, ${plural(setup.ingestWorkers, 'ingest worker')}, RabbitMQ ${setup.amqp ? 'on' : 'off'}, Temporal ${setup.temporal === 'postgres' ? 'server on PostgreSQL' : 'dev server'}, ${plural(setup.robotWorkers, 'robot worker')} (floor: no Temporal)`;
+}
+
+/** AMQP_URL when set, else the machine's RabbitMQ that scripts/rabbitmq.sh starts if it is down. */
+function rabbitMqUrl(): string {
+  if (process.env.AMQP_URL) return process.env.AMQP_URL;
+  const result = spawnSync('bash', [join(repoRoot, 'scripts', 'rabbitmq.sh')], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`scripts/rabbitmq.sh failed: ${result.stderr.trim().split('\n').pop()}`);
+  return result.stdout.trim();
+}
+
+/** PostgreSQL's backends serving the Temporal server's databases, when it runs on the stack's PostgreSQL. */
+const TEMPORAL_BACKENDS = 'postgres: temporal backends';
+const temporalBackends: Record<string, TreeShare> = { [TEMPORAL_BACKENDS]: { of: 'postgres', cmdline: '^postgres: \\S+ temporal(_visibility)? ' } };
+
+/** The benchmark's own processes, sampled but no part of the stack's CPU. */
+const BENCH_OWN = ['load generator', 'heartbeat event counter'];
+
 /**
  * One mode on a fresh stack: robots connect up to each count of `stages` in turn and the load holds
  * there for `holdSeconds`; a stage that fails (loss, freshness p99 over 2 s, a crash) ends the climb.
  */
-async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, opts: BenchOptions): Promise<{ run: ModeRun; stages: StageFigures[] }> {
+async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, opts: BenchOptions, amqpUrl?: string): Promise<{ run: ModeRun; stages: StageFigures[] }> {
   const offlineAfterSeconds = opts.offlineAfterSeconds ?? 60; // production's default; half of it is the silence after which a returning robot's heartbeat is forwarded
   const loadAverageBefore = loadavg().map((x) => round(x, 2));
   const label = (robots: number) => `${mode} ${robots}x${opts.rate}Hz`;
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
   // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
   const cacheSize = opts.cacheSize ?? Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
-  const stack = await startStack({ mode, dir: join(repoRoot, '.data', `bench-${process.pid}`, mode), offlineAfterSeconds, env: { WORKFLOW_CACHE_SIZE: String(cacheSize) }, temporalNice: opts.temporalNice, temporalGogc: opts.temporalGogc });
+  const designed = mode === 'designed';
+  const stack = await startStack({
+    mode,
+    dir: join(repoRoot, '.data', `bench-${process.pid}`, mode),
+    offlineAfterSeconds,
+    env: { WORKFLOW_CACHE_SIZE: String(cacheSize) },
+    temporalNice: opts.temporalNice,
+    temporalGogc: opts.temporalGogc,
+    broker: opts.broker,
+    temporal: opts.temporal,
+    workers: opts.workers,
+    ...(designed ? { source: opts.source, ingestWorkers: opts.ingestWorkers, amqpUrl } : {}),
+  });
   const db = new PgClient({ connectionString: stack.databaseUrl });
   await db.connect();
   let generator: ChildProcess | null = null;
   let lister: ListLatency | null = null;
+  let events: HeartbeatEventCounter | null = null;
   try {
     await insertFillerDevices(db, opts.fillerDevices);
     const listRoute = opts.listRoute ?? (await chooseListRoute(stack));
     const total = Math.max(...stages);
+    if (stack.amqp) await (events = new HeartbeatEventCounter(stack.amqp.url, stack.amqp.heartbeatExchange)).ready;
     generator = fork(join(__dirname, 'load-generator.ts'), [], { execArgv: ['--import', 'tsx'], cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const sampler = new ProcessSampler({ ...stack.pids, 'load generator': generator.pid! });
+    const shares = opts.temporal === 'postgres' && stack.temporalAddress ? temporalBackends : {};
+    const sampler = new ProcessSampler({ ...stack.pids, 'load generator': generator.pid!, ...(events ? { 'heartbeat event counter': events.pid } : {}) }, 1000, shares);
     sampler.start();
     const sampleSize = Math.min(opts.sampleSize, total);
     const sampleEvery = Math.max(1, Math.floor(total / sampleSize));
@@ -272,16 +378,22 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
 
     const figures: StageFigures[] = [];
     const judged: Promise<void>[] = [];
-    let holdStart = { at: 0, written: 0 };
+    let holdStart: Counters & { at: number } = { at: 0, writtenByWorker: [], temporal: null };
     let holdStarted: Promise<void> = Promise.resolve();
-    const written = () => ingestCounter(stack, 'fleet_ingest_heartbeats_written_total');
-    const judge = async (mark: StageMark, start: { at: number; written: number }, writtenAtEnd: number) => {
+    const written = async () => sum(await writtenByWorker(stack));
+    const counters = async (): Promise<Counters> => {
+      const [byWorker, temporal] = await Promise.all([writtenByWorker(stack), stack.temporalMetricsUrl ? temporalCounters(stack.temporalMetricsUrl).catch(() => null) : null]);
+      return { writtenByWorker: byWorker, temporal };
+    };
+    const judge = async (mark: StageMark, start: Counters & { at: number }, end: Counters) => {
       await sleep(2500); // let the last heartbeats of the hold reach the projection, or not
       const seconds = (mark.at - start.at) / 1000;
       const freshness = freshnessFrom(mark.samples, poller.observations(), Date.now());
       const processes = sampler.between(start.at, mark.at);
-      const { 'load generator': _generator, ...stackFigures } = processes;
-      const writtenInHold = writtenAtEnd - start.written;
+      const stackFigures = Object.fromEntries(Object.entries(processes).filter(([name]) => !BENCH_OWN.includes(name)));
+      const writtenAtEnd = sum(end.writtenByWorker);
+      const writtenInHold = writtenAtEnd - sum(start.writtenByWorker);
+      const perThousand = (cpuSeconds: number) => (writtenInHold < 100 ? null : round((cpuSeconds * 1000) / (writtenInHold / 1000), 1));
       const offered = mark.robots * opts.rate;
       const backlogAtEnd = Math.max(0, mark.acked - writtenAtEnd);
       const problems: string[] = [];
@@ -299,8 +411,12 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         backlogAtEnd,
         freshnessMs: freshness,
         decisionLagMs,
-        cpuMsPerThousandHeartbeats: writtenInHold < 100 ? null : round((stackCpuSeconds(stackFigures) * 1000) / (writtenInHold / 1000), 1),
+        cpuMsPerThousandHeartbeats: perThousand(stackCpuSeconds(stackFigures)),
         processes: stackFigures,
+        cpuMsPerThousandHeartbeatsByProcess: Object.fromEntries(Object.entries(stackFigures).map(([name, p]) => [name, perThousand(p.cpuSeconds)])),
+        acceptedPerSecondByIngestWorker: Object.fromEntries(end.writtenByWorker.map((w, i) => [nth('ingest worker', i), round((w - (start.writtenByWorker[i] ?? 0)) / seconds, 1)])),
+        temporalServer: temporalServerFigures(start.temporal, end.temporal, seconds, stackFigures),
+        heartbeatEvents: events ? events.between(start.at, mark.at, writtenInHold) : null,
         generatorBehindMs: mark.behindMs,
         loadAverage: loadavg().map((x) => round(x, 2)),
         passed: problems.length === 0,
@@ -316,10 +432,10 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
         if (message.type === 'result') return resolve(message);
         if (message.type === 'stage') {
           // Registered at once: the generator's result may come before the ingest's counter answers.
-          const counted = written();
+          const counted = counters();
           listLatency.mark(message.edge === 'start' ? 'from' : 'to');
-          if (message.edge === 'start') holdStarted = counted.then((w) => void (holdStart = { at: message.at, written: w }));
-          else judged.push(Promise.all([counted, holdStarted]).then(([w]) => judge(message, holdStart, w)));
+          if (message.edge === 'start') holdStarted = counted.then((c) => void (holdStart = { ...c, at: message.at }));
+          else judged.push(Promise.all([counted, holdStarted]).then(([c]) => judge(message, holdStart, c)));
           return;
         }
         const head = `${label(stages[message.stage] ?? total)}: ${message.phase}${message.phase === 'connecting' ? ` ${message.connected} connected` : ''}`;
@@ -340,6 +456,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       await sleep(200);
       accepted = await written();
     }
+    const eventsTotal = events ? await events.settled(accepted) : null;
     await poller.stop();
     await inbox?.stop();
     await sampler.stop();
@@ -383,6 +500,11 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
       fleetList: list,
       processes: first?.processes ?? {},
       cpuMsPerThousandHeartbeats: first?.cpuMsPerThousandHeartbeats ?? null,
+      cpuMsPerThousandHeartbeatsByProcess: first?.cpuMsPerThousandHeartbeatsByProcess ?? {},
+      acceptedPerSecondByIngestWorker: first?.acceptedPerSecondByIngestWorker ?? {},
+      temporalServer: first?.temporalServer ?? null,
+      heartbeatEvents: first?.heartbeatEvents ?? null,
+      heartbeatEventsTotal: eventsTotal && { ...eventsTotal, duplicates: eventsTotal.received - eventsTotal.distinct, heartbeatsWritten: accepted },
       generator: { behindMs: first?.generatorBehindMs ?? { p50: 0, p99: 0, max: 0 }, cpuPercent: generatorFigures?.cpuPercent ?? 0, stateChanges: result.stateChanges },
       loadAverageBefore,
       passed: problems.length === 0,
@@ -392,15 +514,142 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   } finally {
     if (generator && generator.exitCode === null) generator.kill('SIGKILL');
     await lister?.stop();
+    await events?.stop();
     await db.end().catch(() => undefined);
     await stack.stop();
     opts.progress('');
   }
 }
 
-/** The API's CPU follows the fleet-list requests the benchmark makes, not the heartbeats. */
+/** The API's CPU follows the fleet-list requests the benchmark makes, not the heartbeats; a share is already in its tree's. */
 function stackCpuSeconds(processes: ProcessFigures): number {
-  return Object.entries(processes).filter(([name]) => name !== 'api').reduce((sum, [, p]) => sum + p.cpuSeconds, 0);
+  return Object.entries(processes).filter(([name]) => name !== 'api' && name !== TEMPORAL_BACKENDS).reduce((total, [, p]) => total + p.cpuSeconds, 0);
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** What the benchmark reads at each edge of a hold, for the hold's differences. */
+type Counters = { writtenByWorker: number[]; temporal: TemporalCounters | null };
+type TemporalCounters = { workflowTasks: number; scheduleToStart: Map<string, number> };
+
+/** The robot workers' trees, however many there are. */
+const isRobotWorker = (name: string) => name === 'robot worker' || name.startsWith('robot worker ');
+
+function temporalServerFigures(start: TemporalCounters | null, end: TemporalCounters | null, seconds: number, processes: ProcessFigures): TemporalServerFigures | null {
+  if (!start || !end) return null;
+  const workflowTasks = end.workflowTasks - start.workflowTasks;
+  const perTask = (cpuSeconds: number | undefined) => (workflowTasks > 0 && cpuSeconds !== undefined ? round((cpuSeconds * 1000) / workflowTasks, 3) : null);
+  const workers = Object.entries(processes).filter(([name]) => isRobotWorker(name));
+  const buckets = [...end.scheduleToStart].map(([le, count]): [number, number] => [Number(le), count - (start.scheduleToStart.get(le) ?? 0)]).sort((a, b) => a[0] - b[0]);
+  const tasks = buckets.length ? buckets[buckets.length - 1][1] : 0;
+  return {
+    workflowTasks,
+    workflowTasksPerSecond: round(workflowTasks / seconds, 1),
+    cpuMsPerWorkflowTask: {
+      temporalServer: perTask(processes['temporal server']?.cpuSeconds),
+      robotWorkers: perTask(workers.length ? workers.reduce((total, [, p]) => total + p.cpuSeconds, 0) : undefined),
+    },
+    scheduleToStartMs: tasks > 0 ? { tasks, p50: round(histogramQuantile(buckets, 0.5) * 1000, 1), p99: round(histogramQuantile(buckets, 0.99) * 1000, 1) } : null,
+  };
+}
+
+/** Prometheus's histogram_quantile: linear inside the bucket the rank falls in; the last finite bound if it falls past it. */
+export function histogramQuantile(cumulative: [number, number][], q: number): number {
+  const total = cumulative[cumulative.length - 1]?.[1] ?? 0;
+  const rank = q * total;
+  let [lower, below] = [0, 0];
+  for (const [le, count] of cumulative) {
+    if (count >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / Math.max(count - below, 1e-9);
+    [lower, below] = [le, count];
+  }
+  return lower;
+}
+
+const labelsOf = (text: string) => Object.fromEntries([...text.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+
+/**
+ * From one scrape of the Temporal server's /metrics, for the stack's namespace (not the server's own
+ * `temporal_system`): workflow tasks answered (the frontend's RespondWorkflowTaskCompleted and
+ * RespondWorkflowTaskFailed requests: every workflow, every queue), and the cumulative buckets of
+ * its workflow-task schedule-to-start histogram (normal and sticky queues).
+ */
+async function temporalCounters(url: string): Promise<TemporalCounters> {
+  const text = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+  let workflowTasks = 0;
+  const scheduleToStart = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const [, name, labelText, value] = m;
+    if (name !== 'service_requests' && name !== 'task_schedule_to_start_latency_bucket') continue;
+    const labels = labelsOf(labelText);
+    if (labels.namespace !== 'default') continue;
+    if (name === 'service_requests' && labels.service_name === 'frontend' && /^RespondWorkflowTask(Completed|Failed)$/.test(labels.operation)) workflowTasks += Number(value);
+    if (name === 'task_schedule_to_start_latency_bucket' && labels.task_type === 'Workflow') {
+      const le = labels.le === '+Inf' ? 'Infinity' : labels.le;
+      scheduleToStart.set(le, (scheduleToStart.get(le) ?? 0) + Number(value));
+    }
+  }
+  return { workflowTasks, scheduleToStart };
+}
+
+/**
+ * The benchmark's own consumer of Device.HeartbeatReceived (bench/heartbeat-event-counter.ts),
+ * counting what arrives; `between` gives a window's messages from its counts taken every 200 ms.
+ */
+class HeartbeatEventCounter {
+  readonly ready: Promise<void>;
+  private readonly child: ChildProcess;
+  private counts: { at: number; received: number; distinct: number }[] = [{ at: Date.now(), received: 0, distinct: 0 }];
+
+  constructor(amqpUrl: string, exchange: string) {
+    this.child = fork(join(__dirname, 'heartbeat-event-counter.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.ready = new Promise((resolve, reject) => {
+      this.child.on('message', (message: EventCounterMessage) => {
+        if (message.type === 'ready') resolve();
+        else this.counts.push(message);
+      });
+      this.child.once('exit', (code) => reject(new Error(`the heartbeat event counter exited (${code})`)));
+    });
+    this.child.send({ amqpUrl, exchange, everyMs: 200 } satisfies EventCounterStart);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  private at(time: number) {
+    return this.counts.reduce((best, c) => (Math.abs(c.at - time) < Math.abs(best.at - time) ? c : best));
+  }
+
+  between(from: number, to: number, heartbeatsWritten: number): HeartbeatEventFigures {
+    const [a, b] = [this.at(from), this.at(to)];
+    const received = b.received - a.received;
+    return { received, distinct: b.distinct - a.distinct, perSecond: round(received / Math.max((b.at - a.at) / 1000, 0.001), 1), perStoredHeartbeat: heartbeatsWritten > 0 ? round(received / heartbeatsWritten, 3) : null };
+  }
+
+  /** The run's totals once no more arrive (at most 10 s), or once as many distinct events as heartbeats written have. */
+  async settled(heartbeatsWritten: number): Promise<{ received: number; distinct: number }> {
+    const until = Date.now() + 10_000;
+    let last = this.counts[this.counts.length - 1];
+    while (Date.now() < until && last.distinct < heartbeatsWritten) {
+      await sleep(1000);
+      const now = this.counts[this.counts.length - 1];
+      if (now.received === last.received) break;
+      last = now;
+    }
+    const { received, distinct } = this.counts[this.counts.length - 1];
+    return { received, distinct };
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || !this.child.connected) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    const timeout = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    this.child.send('stop');
+    await exited;
+    clearTimeout(timeout);
+  }
 }
 
 // ---- measurements
@@ -453,7 +702,8 @@ class InboxLagPoller {
   constructor(stack: Stack, everyMs = 1000) {
     this.done = (async () => {
       while (this.running) {
-        const [rows, oldestSeconds] = await ingestValues(stack, ['fleet_robot_inbox_rows', 'fleet_robot_inbox_oldest_seconds']).catch(() => [NaN, NaN]);
+        // The inbox is one table: any ingest worker's gauges read all of it.
+        const [rows, oldestSeconds] = await metricValues(stack.ingestMetricsUrls[0], ['fleet_robot_inbox_rows', 'fleet_robot_inbox_oldest_seconds']).catch(() => [NaN, NaN]);
         if (!Number.isNaN(rows)) this.samples.push({ at: Date.now(), lagMs: oldestSeconds * 1000, rows });
         await sleep(everyMs);
       }
@@ -610,13 +860,14 @@ export async function insertFillerDevices(db: PgClient, count: number): Promise<
   await db.query('ANALYZE');
 }
 
-async function ingestCounter(stack: Stack, name: string): Promise<number> {
-  return (await ingestValues(stack, [name]))[0];
+/** Each ingest worker's heartbeats written (its counter): the stack's is their sum. */
+async function writtenByWorker(stack: Stack): Promise<number[]> {
+  return Promise.all(stack.ingestMetricsUrls.map(async (url) => (await metricValues(url, ['fleet_ingest_heartbeats_written_total']))[0]));
 }
 
-/** Metric values from one scrape of the ingest worker's /metrics (0 for one it does not have). */
-async function ingestValues(stack: Stack, names: string[]): Promise<number[]> {
-  const text = await (await fetch(stack.ingestMetricsUrl)).text();
+/** Metric values from one scrape of an ingest worker's /metrics (0 for one it does not have). */
+async function metricValues(url: string, names: string[]): Promise<number[]> {
+  const text = await (await fetch(url)).text();
   return names.map((name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0));
 }
 
@@ -768,6 +1019,7 @@ export function formatTable(report: Record<string, any>): string {
   const rows: [string, (r: ModeRun) => string][] = [
     ['robots x Hz, seconds', (r) => `${r.robots} x ${r.rate}, ${r.durationSeconds}`],
     ['accepted/s (offered)', (r) => `${r.acceptedPerSecond} (${r.offeredPerSecond})`],
+    ['accepted/s per ingest worker', (r) => Object.values(r.acceptedPerSecondByIngestWorker ?? {}).join(' / ') || '-'],
     ['lost', (r) => String(r.lost)],
     ['freshness p50/p99/max ms', (r) => `${r.freshnessMs.p50}/${r.freshnessMs.p99}/${r.freshnessMs.max}`],
     ['decision lag p50/p99/max ms (inbox rows max)', (r) => (r.decisionLagMs ? `${r.decisionLagMs.p50}/${r.decisionLagMs.p99}/${r.decisionLagMs.max} (${r.decisionLagMs.inboxRowsMax})` : '-')],
@@ -790,16 +1042,33 @@ export function formatTable(report: Record<string, any>): string {
       const l = r.temporalPerRobotPerMinute?.workflowTaskWaitMs.longest;
       return l ? `${l.waitMs} ms, ${l.silentRobot ? 'silent ' : ''}robot ${l.serial}, after ${l.after}, ${l.stickyQueue ? 'sticky' : 'normal'} queue, attempt ${l.attempt}` : '-';
     }],
+    ['workflow tasks/s, all workflows (Temporal server)', (r) => String(r.temporalServer?.workflowTasksPerSecond ?? '-')],
+    ['workflow task schedule-to-start p50/p99 ms, all tasks (server histogram)', (r) => {
+      const s = r.temporalServer?.scheduleToStartMs;
+      return s ? `${s.p50}/${s.p99} (${s.tasks})` : '-';
+    }],
+    ['CPU ms per workflow task: Temporal server / robot workers', (r) => {
+      const c = r.temporalServer?.cpuMsPerWorkflowTask;
+      return c ? `${c.temporalServer ?? '-'} / ${c.robotWorkers ?? '-'}` : '-';
+    }],
+    ['heartbeat events/s (per heartbeat written)', (r) => (r.heartbeatEvents ? `${r.heartbeatEvents.perSecond} (${r.heartbeatEvents.perStoredHeartbeat ?? '-'})` : '-')],
+    ['heartbeat events over the run: received / distinct / heartbeats written', (r) => {
+      const t = r.heartbeatEventsTotal;
+      return t ? `${t.received} / ${t.distinct} / ${t.heartbeatsWritten}` : '-';
+    }],
     ['fleet list p50/p99 ms', (r) => `${r.fleetList.p50}/${r.fleetList.p99}`],
     ['fleet list answered by the API within 25/50/100 ms', (r) => (r.fleetList.server ? `${pct(r.fleetList.server.within25ms)}/${pct(r.fleetList.server.within50ms)}/${pct(r.fleetList.server.within100ms)} %` : '-')],
     ["list client's event-loop delay p50/p99/max ms", (r) => { const d = r.fleetList.clientLoopDelayMs; return d ? `${d.p50}/${d.p99}/${d.max}` : '-'; }],
     ['CPU ms per 1000 heartbeats', (r) => String(r.cpuMsPerThousandHeartbeats ?? '-')],
-    ...pieces.map((p): [string, (r: ModeRun) => string] => [`${p} CPU% / MB`, (r) => (r.processes[p] ? `${r.processes[p].cpuPercent} / ${r.processes[p].peakMemoryMb}` : '-')]),
+    ...pieces.map((p): [string, (r: ModeRun) => string] => [
+      `${p} CPU% / MB / CPU ms per 1000 heartbeats`,
+      (r) => (r.processes[p] ? `${r.processes[p].cpuPercent} / ${r.processes[p].peakMemoryMb} / ${r.cpuMsPerThousandHeartbeatsByProcess?.[p] ?? '-'}` : '-'),
+    ]),
     ['load generator CPU%', (r) => String(r.generator.cpuPercent)],
     ['load average before', (r) => r.loadAverageBefore.join(' ')],
     ['passed', (r) => (r.passed ? 'yes' : `no: ${r.problems.join('; ')}`)],
   ];
-  const lines = [`| | ${header.join(' | ')} |`, `|---|${header.map(() => '---').join('|')}|`, ...rows.map(([name, f]) => `| ${name} | ${runs.map(f).join(' | ')} |`)];
+  const lines = [...(report.setup ? [`setup: ${setupLine(report.setup)}`, ''] : []), `| | ${header.join(' | ')} |`, `|---|${header.map(() => '---').join('|')}|`, ...rows.map(([name, f]) => `| ${name} | ${runs.map(f).join(' | ')} |`)];
   if (report.steps) {
     lines.push('', '| stepped | highest sustained/s | stages (offered/s: freshness p99 ms, decision lag p99 ms, backlog at end) |', '|---|---|---|');
     for (const s of Object.values(report.steps as Record<string, StepResult>)) {
@@ -841,11 +1110,22 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--settle': out.settleSeconds = Number(value()); break;
       case '--cache-size': out.cacheSize = Math.floor(number(flag, value())); break;
       case '--list-route': out.listRoute = value(); if (!out.listRoute.startsWith('/')) throw new Error('--list-route takes a path, e.g. /v1/fleet-devices?pageSize=1'); break;
+      case '--source': out.source = oneOf(flag, value(), heartbeatSources); break;
+      case '--broker': out.broker = oneOf(flag, value(), brokers); break;
+      case '--ingest-workers': out.ingestWorkers = Math.floor(number(flag, value())); break;
+      case '--amqp': out.amqp = true; break;
+      case '--temporal': out.temporal = oneOf(flag, value(), temporalServers); break;
+      case '--workers': out.workers = Math.floor(number(flag, value())); break;
       case '--smoke': Object.assign(out, smokeOptions); break;
       default: throw new Error(`unknown option ${flag} (see README "Performance")`);
     }
   }
   return out;
+}
+
+function oneOf<T extends string>(flag: string, text: string | undefined, values: readonly T[]): T {
+  if (!values.includes(text as T)) throw new Error(`${flag}: expected ${values.join(' or ')}, got ${text}`);
+  return text as T;
 }
 
 function parseMode(text: string): IngestMode {
