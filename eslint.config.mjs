@@ -20,6 +20,7 @@ const ioLibraries = {
 // The rooms of the house (STYLE.md): SQL only in store/ and infra/, Temporal's client only in clients/ and workers/.
 const sqlLibraries = { group: ['pg', '@prisma/*', '**/generated/**'], message: 'SQL lives in store/ (connections in infra/): call a store function.' };
 const temporalClient = { group: ['@temporalio/client'], message: 'Workflows are started, signalled and queried in clients/: call a clients function.' };
+const testCode = { group: ['**/test/**'], message: 'Product code and benchmarks do not import tests: move what both need out of test/.' };
 const productCode = ['*.ts', 'api/**/*.ts', 'activities/**/*.ts', 'ingest/**/*.ts', 'outbox/**/*.ts', 'simulator/**/*.ts', 'clients/**/*.ts', 'store/**/*.ts', 'infra/**/*.ts'];
 
 export default tseslint.config(
@@ -37,24 +38,28 @@ export default tseslint.config(
   {
     files: productCode,
     ignores: ['store/**', 'infra/**', 'prisma.config.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries, testCode] }] },
   },
   {
     files: productCode,
     ignores: ['clients/**', 'store/**', 'infra/**', 'prisma.config.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries, temporalClient] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [sqlLibraries, temporalClient, testCode] }] },
   },
   {
     files: ['store/**/*.ts', 'infra/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [temporalClient] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [temporalClient, testCode] }] },
   },
   {
     files: ['workflows/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins(), ioLibraries] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins(), ioLibraries, testCode] }] },
   },
   {
     // Pure code may hash (node:crypto is deterministic computation), but does no I/O.
     files: ['domain/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins(['node:crypto', 'crypto']), ioLibraries] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins(['node:crypto', 'crypto']), ioLibraries, testCode] }] },
+  },
+  {
+    files: ['bench/**/*.ts', 'workers/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [testCode] }] },
   },
 );

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { freePort } from '../test/support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * What a QoS 1 backlog costs the embedded broker: a persistent subscriber that keeps N messages

@@ -17,7 +17,7 @@ import type { Heartbeat } from '../domain/heartbeat';
 import { applyMigrations } from '../infra/migrate';
 import { startEmbeddedPostgres } from '../infra/postgres';
 import { createPrisma } from '../infra/prisma';
-import { freePort } from '../test/support/ports';
+import { freePort } from '../infra/ports';
 import { percentiles } from './load-generator';
 import { round } from './proc';
 import { insertFillerDevices } from './run';

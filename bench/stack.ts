@@ -15,7 +15,7 @@ import { niced, startTemporalDevServer, type RunningTemporal } from '../infra/te
 import { heartbeatExchangeName } from '../ingest/heartbeat-events';
 import { exchangeName } from '../outbox/messages';
 import { taskQueues } from '../temporal.config';
-import { freePort } from '../test/support/ports';
+import { freePort } from '../infra/ports';
 import { listeningPorts, pidListeningOn } from './proc';
 
 /**

@@ -7,7 +7,7 @@ import { applyMigrations } from '../infra/migrate';
 import { startMqttBroker } from '../infra/mqtt-broker';
 import { startEmbeddedPostgres } from '../infra/postgres';
 import { startTemporalDevServer } from '../infra/temporal-server';
-import { freePort } from './support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * One real stack for the whole run: a Temporal dev server, PostgreSQL and an MQTT broker on free

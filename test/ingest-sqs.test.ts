@@ -5,7 +5,7 @@ import { startLocalSqs, type LocalSqs } from '../infra/sqs-local';
 import { startIotRuleBridge, type IotRuleBridge } from '../infra/iot-rule-local';
 import { eventually, required, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
-import { freePort } from './support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * INGEST_SOURCE=sqs (seed 001 Phase 1): heartbeats from the queue an AWS IoT Rule fills, here a

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { installAckGate } from '../ingest/ack-gate';
-import { freePort } from './support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * The embedded broker's persistent sessions on the indexed outgoing queue (infra/mqtt-persistence.ts):

@@ -5,7 +5,7 @@ import { findMosquitto, startMosquitto, type RunningMosquitto } from '../infra/m
 import { makeTestPki, type TestPki } from './support/certs';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { heartbeat } from './support/robot';
-import { freePort } from './support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * The ingest on Mosquitto, the broker tested for production-like MQTT (infra/mosquitto.ts): TLS

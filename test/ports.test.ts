@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, portsOutsideEphemeralRange } from './support/ports';
+import { freePort, portsOutsideEphemeralRange } from '../infra/ports';
 
 describe('freePort', () => {
   it('chooses below the range the OS hands out for listen(0) and outgoing connections', () => {

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTemporalCli, startTemporalDevServer } from '../infra/temporal-server';
-import { freePort } from './support/ports';
+import { freePort } from '../infra/ports';
 
 /**
  * The dev server is started once more when it exits while starting (it once panicked wiring

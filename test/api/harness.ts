@@ -6,7 +6,7 @@ import { createApp } from '../../api/app';
 import { loadConfig } from '../../config';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { createTestDatabase } from '../support/database';
-import { freePort } from '../support/ports';
+import { freePort } from '../../infra/ports';
 
 /** The API on a fresh real database; Temporal is a client pointed at a port nobody listens on. */
 

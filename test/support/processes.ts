@@ -16,7 +16,7 @@ import { startIotRuleBridge, type IotRuleBridge } from '../../infra/iot-rule-loc
 import { startLocalGreengrass, type LocalGreengrass } from '../../infra/greengrass-local';
 import { createPrisma, type Prisma } from '../../infra/prisma';
 import { taskQueues } from '../../temporal.config';
-import { freePort } from './ports';
+import { freePort } from '../../infra/ports';
 
 /**
  * The fleet backend as separate processes, for fault tests that kill them for real: PostgreSQL,

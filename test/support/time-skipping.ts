@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
 import type { ActivityDeps } from '../../activities';
-import { freePort } from './ports';
+import { freePort } from '../../infra/ports';
 import { installRuntime, startFleet, type TestFleet } from './fleet';
 
 /**
