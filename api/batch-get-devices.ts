@@ -25,6 +25,7 @@ export const serialListSchema = z
     const bad = serials.find((s) => !serialSchema.safeParse(s).success);
     if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(bad.slice(0, 64))} is not a serial (1 to 64 letters, digits, "_" or "-")` });
   })
+  .meta({ pattern: `^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,${MAX_BATCH_SERIALS - 1}}$` })
   .transform((text) => [...new Set(text.split(','))])
   .describe(`comma-separated serials, at most ${MAX_BATCH_SERIALS}`);
 
