@@ -45,7 +45,8 @@ async function lookUp(provider: string, vehicleId: string, key: string, base = p
 async function robotAt(prefix: string, lat: number, lng: number): Promise<string> {
   const serial = uniqueSerial(prefix);
   await publish(robot, `robot/${serial}/status`, heartbeat(serial, { gps: { lat, lng, altitude: 12, speed_mph: 3 }, lid: { is_open: true } }));
-  await eventually(async () => expect((await fleet.prisma.device.findUnique({ where: { serialNumber: serial } }))?.lat).toBe(lat));
+  // Its location is the ingest's write; online, the robot workflow's: wait for both.
+  await eventually(async () => expect(await fleet.prisma.device.findUnique({ where: { serialNumber: serial }, select: { lat: true, online: true } })).toEqual({ lat, online: true }));
   return serial;
 }
 
