@@ -54,10 +54,10 @@ export const configSchema = z.object({
   INGEST_METRICS_PORT: z.coerce.number().int().optional(),
   /** Messages the ingest worker holds unacknowledged at most; past it, it stops reading and the broker keeps the rest. */
   INGEST_MAX_PENDING: z.coerce.number().int().min(1).default(10_000),
-  /** Workflows the robot worker keeps in memory (README "Cache sizes"): at least the robots it serves, or it replays histories. */
+  /** Workflows the robot worker keeps in memory (docs/performance.md, "Cache sizes"): at least the robots it serves, or it replays histories. */
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).default(2000),
   LID_OPEN_TIMEOUT_SECONDS: seconds(300),
-  /** Lid Service (README "Lid cycles, unlock PINs and commands"). */
+  /** Lid Service (docs/lid-cycles-and-commands.md). */
   LID_PIN_FLOW: z.enum(['deviceless', 'magic-lid']).default('deviceless'),
   PIN_HASH_SECRET: z.string().min(16).optional(),
   PIN_LOCKOUT_ATTEMPTS: z.coerce.number().int().min(1).default(5),
@@ -75,13 +75,13 @@ export const configSchema = z.object({
   DOORDASH_DEVELOPER_ID: z.string().min(1).optional(),
   DOORDASH_KEY_ID: z.string().min(1).optional(),
   DOORDASH_SIGNING_SECRET: z.string().min(1).optional(),
-  /** Greengrass V2 (README "Greengrass rollouts"): without an endpoint or AWS credentials, npm start runs infra/greengrass-local.ts. */
+  /** Greengrass V2 (docs/rollouts.md): without an endpoint or AWS credentials, npm start runs infra/greengrass-local.ts. */
   GREENGRASS_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   GREENGRASS_LOCAL_PORT: z.coerce.number().int().default(4510),
   GREENGRASS_POLL_DEVICES_PER_SECOND: z.coerce.number().positive().default(5),
   GREENGRASS_POLL_MIN_INTERVAL_SECONDS: seconds(60),
-  /** RabbitMQ to publish domain events to (README "Events"); unset: events stay in PostgreSQL and the API. */
+  /** RabbitMQ to publish domain events to (docs/events.md); unset: events stay in PostgreSQL and the API. */
   AMQP_URL: z.string().regex(/^amqps?:\/\//, 'must be an amqp:// or amqps:// URL').optional(),
   /** The environment prefix of exchange names, as seed 002's `prefixWithEnv`: `<EVENTS_ENV>.devices/device-event`. */
   EVENTS_ENV: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only').default('local'),

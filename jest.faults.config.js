@@ -1,5 +1,5 @@
 /**
- * `npm run test:faults`: the fault scenarios of test/faults/ (README "Reliability"). Each file
+ * `npm run test:faults`: the fault scenarios of test/faults/ (docs/reliability.md). Each file
  * starts its own servers and pieces as processes (test/support/processes.ts), so there is no
  * shared global stack; they take minutes, so `npm test` leaves them out.
  */

@@ -29,7 +29,7 @@ export const getDeviceQuerySchema = z.object({
 });
 
 /**
- * A filter is a small language (README, "Filters"), declared as `format: filter` with examples; a
+ * A filter is a small language (docs/api.md, "Filters"), declared as `format: filter` with examples; a
  * page token is opaque, declared as `format: page-token`. A value that does not parse is a 400.
  */
 export const filterSchema = (examples: string[], description: string) =>

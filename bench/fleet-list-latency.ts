@@ -24,7 +24,7 @@ import { insertFillerDevices } from './run';
 import { repoRoot } from './stack';
 
 /**
- * The list routes' latency on a large fleet, for the README, never asserted:
+ * The list routes' latency on a large fleet, for docs/performance.md, never asserted:
  * `node --import tsx bench/fleet-list-latency.ts [--devices 12000] [--robots 2000] [--requests 300] [--every-ms 100] [--json FILE]`.
  * A fresh embedded PostgreSQL with every migration and `--devices` filler devices (bench/run.ts
  * `insertFillerDevices`: batteries, components, fleet rows); `--robots` of them then send

@@ -14,7 +14,7 @@ import { ingestMetrics } from '../ingest/metrics';
 import { ingestPipeline, serveMetrics, startSilenceSweeper } from '../workers/ingest';
 
 /**
- * The benchmark's two yardsticks (README "Performance"), built from the ingest worker's pieces:
+ * The benchmark's two yardsticks (docs/performance.md), built from the ingest worker's pieces:
  * `naive` writes and signals every heartbeat one by one (the State Service's shape in seed 000);
  * `floor` writes batches and never signals, the most this machine ingests without Temporal.
  * `node --import tsx bench/ingest-yardstick.ts naive|floor`, with the ingest worker's environment.

@@ -30,8 +30,8 @@ import {
 /**
  * `npm run bench`: the same MQTT load against (a) the project as designed, (b) a naive mode that
  * signals and writes every heartbeat one by one, and (c) the floor, batched writes with no
- * Temporal; each against a fresh stack, one after the other on this machine. See README
- * "Performance" for what is measured and how.
+ * Temporal; each against a fresh stack, one after the other on this machine. See
+ * docs/performance.md for what is measured and how.
  */
 
 export type BenchOptions = {
@@ -328,7 +328,7 @@ async function runMode(mode: IngestMode, stages: number[], holdSeconds: number, 
   const loadAverageBefore = loadavg().map((x) => round(x, 2));
   const label = (robots: number) => `${mode} ${robots}x${opts.rate}Hz`;
   opts.progress(`${label(stages[0])}: starting a fresh stack...`);
-  // The worker's cache sized for the fleet it serves, as README "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
+  // The worker's cache sized for the fleet it serves, as docs/performance.md "Cache sizes" asks of a deployment: its robots plus room for lid cycles and commands.
   const cacheSize = opts.cacheSize ?? Math.max(2000, Math.ceil(Math.max(...stages) * 1.25));
   const designed = mode === 'designed';
   const stack = await startStack({

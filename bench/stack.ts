@@ -74,7 +74,7 @@ export type StackOptions = {
   dir: string;
   offlineAfterSeconds: number;
   env?: Record<string, string>;
-  /** CPU niceness of the Temporal server and the robot worker (0: none); the README's Performance section says why. */
+  /** CPU niceness of the Temporal server and the robot worker (0: none); docs/performance.md says why. */
   temporalNice?: number;
   /** GOGC of the Temporal server (unset: Go's default, 100). */
   temporalGogc?: number;

@@ -4,7 +4,7 @@ import type { Device } from './device';
 /**
  * The Device's enum values and the pure helpers around them, apart from its zod schema
  * (device.ts) so that workflows can use them: a workflow bundle that imports zod builds every
- * schema again for each workflow it starts (domain/README in the README's "Workflow bundle").
+ * schema again for each workflow it starts (docs/performance.md, "Cache sizes").
  */
 
 export const networkTypes = ['NETWORK_TYPE_UNSPECIFIED', 'NETWORK_TYPE_WIFI', 'NETWORK_TYPE_CELLULAR', 'NETWORK_TYPE_ETHERNET'] as const;

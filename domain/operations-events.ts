@@ -24,7 +24,7 @@ export const tripStages = [
 ] as const;
 export const foTaskTypes = ['BATTERY_SWAP', 'UNSTUCK_BOT', 'INSPECT', 'REPAIR', 'PICKUP', 'DROPOFF'] as const;
 export const foTaskStatuses = ['PENDING', 'ASSIGNED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'] as const;
-/** A delivery as Deliveries reports it (README "Delivery facts"); the seeds name no statuses, so these are ours. */
+/** A delivery as Deliveries reports it (docs/fleet-view-and-partners.md, "Delivery facts"); the seeds name no statuses, so these are ours. */
 export const deliveryStatuses = [
   'PENDING',
   'ASSIGNED',
@@ -83,7 +83,7 @@ export const operationsEventSchema = z.discriminatedUnion('type', [
   fact('FoTask.Created', { taskId: entityId, taskType: foTaskTypeSchema, status: foTaskStatusSchema }),
   fact('FoTask.StatusChanged', { taskId: entityId, status: foTaskStatusSchema }),
   fact('Deployment.Created', { deploymentId: entityId, locationId: entityId }),
-  // Not in CONTRACT.md: the one fact that makes NEEDS_UNDEPLOYMENT reachable (README, "Fleet view").
+  // Not in CONTRACT.md: the one fact that makes NEEDS_UNDEPLOYMENT reachable (docs/fleet-view-and-partners.md).
   fact('Deployment.PickupRequested', { deploymentId: entityId }),
   fact('Deployment.Ended', { deploymentId: entityId }),
   fact('ProviderMapping.Created', {

@@ -7,7 +7,7 @@ import { etaSeconds, partnerProgress, type DeliverySnapshot, type LatLng, type P
  * DoorDash's side of a partner delivery: the seed's `VehicleStatus` (snake_case, as DoorDash takes
  * it at POST /v3/vehicles/status), where the delivery stands mapped to DoorDash's delivery status, and
  * DoorDash's JWT (HS256, header `dd-ver: DD-JWT-V1`). Seed 000 names one status,
- * HEADING_TO_DROPOFF_LOCATION; the others follow its pattern (README, "Partner status push").
+ * HEADING_TO_DROPOFF_LOCATION; the others follow its pattern (docs/fleet-view-and-partners.md, "Partner status push").
  */
 
 export const doordashDeliveryStatuses = [

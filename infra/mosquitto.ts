@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 /**
  * Mosquitto 2 (Debian's; scripts/mosquitto.sh installs it) as the tests, the fault suite and the
  * benchmark run it: the broker with shared subscriptions and MQTT 5 that the embedded aedes is
- * not. Settings that matter for the ingest (README "Ingest at scale"):
+ * not. Settings that matter for the ingest (docs/operations.md, "Ingest at scale"):
  * - `persistence true`, saved every second: sessions and queued QoS 1 messages outlive a restart;
  * - `max_inflight_messages 1000` (default 20): an ingest worker holds its PUBACKs until its batch is
  *   written, up to MQTT_MAX_UNACKED per connection (2.0.11's own cap also leaks past a window);

@@ -25,7 +25,7 @@ test('the benchmark runs the designed mode end to end and loses no heartbeat', a
     expect(run.fleetList.clientLoopDelayMs?.p50).toBeGreaterThan(0);
     expect(run.processes['ingest worker'].peakMemoryMb).toBeGreaterThan(0);
   }
-  // Histories were read; a steady robot may well have no workflow task in an 8 s hold (README "What reaches Temporal").
+  // Histories were read; a steady robot may well have no workflow task in an 8 s hold (docs/architecture.md, "What reaches Temporal").
   expect(modes.designed.temporalPerRobotPerMinute?.sampledRobots).toBeGreaterThan(0);
   expect(report).toMatchObject({ robots: 150, rate: 1, durationSeconds: 8, lost: 0 });
 }, 240_000);

@@ -6,7 +6,7 @@ import { runUnderFault } from './scenarios';
  * The MQTT broker restarted under load, with lid cycles, a rollout and commands under way. The
  * broker is Mosquitto with `persistence true` (scripts/mosquitto.sh installs Debian's package):
  * the embedded aedes broker keeps sessions in memory only, so its restart loses the ingest
- * worker's session and what was queued for it (README "Reliability"). To make "messages queued
+ * worker's session and what was queued for it (docs/reliability.md). To make "messages queued
  * meanwhile" certain, the ingest worker is held (SIGSTOP) from the broker's stop until 10 s after
  * it is back: the robots' heartbeats and acks of those 10 s wait at the broker for the ingest's
  * persistent sessions, and are processed once it reconnects. Nothing is lost or doubled.

@@ -3,7 +3,7 @@ import { sleep } from './fleet-load';
 import { runUnderFault } from './scenarios';
 
 /**
- * Several ingest workers (README "Ingest at scale"): three on a Mosquitto shared subscription, and
+ * Several ingest workers (docs/operations.md, "Ingest at scale"): three on a Mosquitto shared subscription, and
  * two on the SQS queue an IoT Rule fills (a local SQS-compatible server and a stand-in for the
  * rule). Under the fault suite's load, with lid cycles, PIN entries, component faults and silent
  * robots, `kill -9` of one of them, started again 3 s later: the audit finds every heartbeat

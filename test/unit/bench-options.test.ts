@@ -1,7 +1,7 @@
 import { defaultOptions, histogramQuantile, parseArgs } from '../../bench/run';
 import { stackProblem } from '../../bench/stack';
 
-/** The benchmark's stack options (README "Performance"): the defaults stay those of earlier results, and a stack that cannot run is refused before anything starts. */
+/** The benchmark's stack options (docs/performance.md): the defaults stay those of earlier results, and a stack that cannot run is refused before anything starts. */
 
 test('the defaults are the stack of earlier results: aedes, MQTT, one ingest worker, no RabbitMQ, the dev server, one robot worker', () => {
   expect(defaultOptions).toMatchObject({ source: 'mqtt', broker: 'aedes', ingestWorkers: 1, amqp: false, temporal: 'dev', workers: 1 });
