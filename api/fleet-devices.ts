@@ -64,7 +64,7 @@ const queryDigest = (filter: string, order: FleetOrder) =>
 export const listFleetDevicesQuerySchema = z.object({
   filter: filterSchema(
     ['status=ON_TRIP AND online=true', 'batteryPercent>20', 'activeTrip.tripType=DELIVERY'],
-    'e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (README lists the fields)',
+    'e.g. `status=ON_TRIP AND online=true`, `batteryPercent>20`, `activeTrip.tripType=DELIVERY` (docs/fleet-view-and-partners.md lists the fields)',
   ),
   orderBy: z
     .string()

@@ -1117,7 +1117,7 @@ export function parseArgs(argv: string[]): Partial<BenchOptions> {
       case '--temporal': out.temporal = oneOf(flag, value(), temporalServers); break;
       case '--workers': out.workers = Math.floor(number(flag, value())); break;
       case '--smoke': Object.assign(out, smokeOptions); break;
-      default: throw new Error(`unknown option ${flag} (see README "Performance")`);
+      default: throw new Error(`unknown option ${flag} (see docs/performance.md)`);
     }
   }
   return out;
