@@ -7,8 +7,9 @@ import { mapLimit } from './map-limit';
  * projection for robots their workflows hold online and nobody has heard from for the offline
  * timeout, and nudges each robot's workflow, which reads last-seen and decides. Silence counts only
  * once this worker has listened for the offline timeout: after a restart the robots get the time
- * to be heard from again. Several ingest workers may sweep; a second nudge costs a workflow task,
- * nothing more.
+ * to be heard from again, and likewise after this worker failed to store a batch (PostgreSQL, or
+ * RabbitMQ for Device.HeartbeatReceived, unreachable): what it could not store is not silence.
+ * Several ingest workers may sweep; a second nudge costs a workflow task, nothing more.
  */
 
 export type NudgeResult = 'nudged' | 'no-workflow';
@@ -43,6 +44,11 @@ export class SilenceSweeper {
   start(): void {
     this.listeningSince = this.now();
     this.schedule();
+  }
+
+  /** This worker could not store what it heard: silence counts again only after a full offline timeout. */
+  notHeard(): void {
+    this.listeningSince = this.now();
   }
 
   async stop(): Promise<void> {

@@ -84,3 +84,35 @@ test('a device online in the projection with no robot workflow is nudged once an
     await sweeper.stop();
   }
 });
+
+test('after a batch it could not store, the sweeper waits a full offline timeout before silence counts again', async () => {
+  let clock = Date.now();
+  let found = 0;
+  const sweeper = new SilenceSweeper({
+    findSilent: async () => {
+      found += 1;
+      return [];
+    },
+    nudgeRobot: async () => 'nudged',
+    offlineAfterMs: 3_000,
+    everyMs: 3_600_000,
+    now: () => clock,
+    logger: pino({ level: 'silent' }),
+  });
+  sweeper.start();
+  try {
+    clock += 3_000;
+    await sweeper.sweep();
+    expect(found).toBe(1);
+    clock += 1_000;
+    sweeper.notHeard();
+    clock += 2_999;
+    await sweeper.sweep();
+    expect(found).toBe(1);
+    clock += 1;
+    await sweeper.sweep();
+    expect(found).toBe(2);
+  } finally {
+    await sweeper.stop();
+  }
+});

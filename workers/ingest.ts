@@ -66,7 +66,10 @@ export async function startIngestWorker(deps: {
     : undefined;
   const pipeline = ingestPipeline(deps.config, log, {
     storeHeartbeats: async (heartbeats) => {
-      const stored = await storeHeartbeats(deps.prisma, heartbeats, rules, { inbox: true, beforeCommit });
+      const stored = await storeHeartbeats(deps.prisma, heartbeats, rules, { inbox: true, beforeCommit }).catch((error: unknown) => {
+        sweeper.notHeard();
+        throw error;
+      });
       if (stored.forwards.length > 0) relay.kick();
       return { forwarded: stored.forwards.length, corrected: stored.corrected, epochs: stored.epochs };
     },
