@@ -6,7 +6,11 @@ import type { Heartbeat } from './heartbeat';
 /**
  * `Device.HeartbeatReceived` (seed 001, the anti-corruption layer): the clean snapshot published for
  * every heartbeat stored as its robot's newest, so no other service reads raw MQTT. Its id is
- * derived from the robot and its own timestamp, so a heartbeat delivered twice carries one id.
+ * derived from the robot and the heartbeat's time on its clock line (domain/robot-clock.ts), which
+ * only moves forward: a heartbeat delivered twice carries one id, and a robot whose clock is reset
+ * (to 1970 at every boot) never repeats one. The heartbeat that starts a new clock epoch is placed
+ * at its receipt time, so that one, redelivered after a crash before its batch committed, may come
+ * with a second id.
  */
 export const HEARTBEAT_RECEIVED = 'Device.HeartbeatReceived';
 
@@ -20,7 +24,7 @@ export type HeartbeatReceived = {
 
 export function heartbeatReceived(hb: Heartbeat, device: Device, updatedFields: UpdatedField[]): HeartbeatReceived {
   return {
-    id: heartbeatEventId(hb.serial, hb.robotTimestamp ?? hb.timestamp),
+    id: heartbeatEventId(hb.serial, hb.timestamp),
     type: HEARTBEAT_RECEIVED,
     serial: hb.serial,
     occurredAt: new Date(hb.timestamp).toISOString(),
@@ -28,9 +32,9 @@ export function heartbeatReceived(hb: Heartbeat, device: Device, updatedFields: 
   };
 }
 
-/** A name-based UUID (version 5 layout, SHA-1) of the robot and its timestamp. */
-export function heartbeatEventId(serial: string, robotTimestamp: number): string {
-  const hash = createHash('sha1').update(`${HEARTBEAT_RECEIVED}:${serial}:${robotTimestamp}`).digest();
+/** A name-based UUID (version 5 layout, SHA-1) of the robot and the heartbeat's time on its clock line. */
+export function heartbeatEventId(serial: string, lineTime: number): string {
+  const hash = createHash('sha1').update(`${HEARTBEAT_RECEIVED}:${serial}:${lineTime}`).digest();
   hash[6] = (hash[6] & 0x0f) | 0x50;
   hash[8] = (hash[8] & 0x3f) | 0x80;
   const hex = hash.subarray(0, 16).toString('hex');
