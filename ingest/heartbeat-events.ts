@@ -23,11 +23,16 @@ export type HeartbeatEventPublisher = {
 
 export function heartbeatEventPublisher(opts: { amqpUrl: string; env: string; logger: Logger; confirmTimeoutMs?: number }): HeartbeatEventPublisher {
   const exchange = heartbeatExchangeName(opts.env);
-  let session: Promise<{ connection: ChannelModel; channel: ConfirmChannel }> | null = null;
+  type Session = Promise<{ connection: ChannelModel; channel: ConfirmChannel }>;
+  let session: Session | null = null;
   const open = () => {
-    session ??= (async () => {
+    if (session) return session;
+    const mine: Session = (async () => {
       const connection = await connect(opts.amqpUrl, { clientProperties: { connection_name: `fleet-ingest heartbeat events ${hostname()}:${process.pid}` } });
-      const drop = () => void (session = null);
+      // Only this session's own end forgets it: a late close of an old one must not orphan a newer.
+      const drop = () => {
+        if (session === mine) session = null;
+      };
       connection.on('error', drop);
       connection.on('close', drop);
       const channel = await connection.createConfirmChannel();
@@ -36,10 +41,11 @@ export function heartbeatEventPublisher(opts: { amqpUrl: string; env: string; lo
       await channel.assertExchange(exchange, EXCHANGE_TYPE, { durable: true });
       return { connection, channel };
     })().catch((error: unknown) => {
-      session = null;
+      if (session === mine) session = null;
       throw error;
     });
-    return session;
+    session = mine;
+    return mine;
   };
   return {
     exchange,
@@ -61,7 +67,8 @@ export function heartbeatEventPublisher(opts: { amqpUrl: string; env: string; lo
         await withTimeout(channel.waitForConfirms(), opts.confirmTimeoutMs ?? 15_000);
       } catch (error) {
         opts.logger.warn({ err: (error as Error).message }, 'heartbeat events not confirmed by RabbitMQ; the batch is retried');
-        session = null;
+        const failed = session;
+        if ((await failed?.catch(() => null))?.connection === connection) session = null;
         await connection.close().catch(() => undefined);
         throw error;
       }
