@@ -46,7 +46,7 @@ case "$LIB_DIR" in /*) ;; *) LIB_DIR="$SCRIPT_DIR/$LIB_DIR" ;; esac
 POM="${TEMPORAL_TEST_SERVER_POM:-$SCRIPT_DIR/temporal-test-server.pom.xml}"
 MVN="${MVN:-mvn}"
 if [[ -n "${JAVA:-}" ]]; then :; elif [[ -n "${JAVA_HOME:-}" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
-# C1 only: the server lives for one test file; fastest start, lowest RSS in our measurements.
+# C1 only: the server lives for one test file, so a fast start matters more than peak speed.
 JAVA_OPTS_DEFAULT="-XX:TieredStopAtLevel=1 -Xmx512m"
 read -r -a JAVA_OPTS <<<"${TEMPORAL_TEST_SERVER_JAVA_OPTS:-$JAVA_OPTS_DEFAULT}"
 LOG_LEVEL="${TEMPORAL_TEST_SERVER_LOG_LEVEL:-warn}"
@@ -69,9 +69,21 @@ free_port() {
   fi
 }
 
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Maven and a JRE from Debian when missing, as scripts/sqs.sh does.
+install_java() {
+  command -v "$MVN" >/dev/null && command -v "$JAVA" >/dev/null && return 0
+  command -v apt-get >/dev/null || { log "mvn or java not found, and no apt-get to install them"; return 1; }
+  log "installing maven and a JRE (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq >&2
+  as_root apt-get install -y -qq --no-install-recommends maven default-jre-headless >&2
+}
+
 install_jars() {
   is_installed && return 0
-  command -v "$MVN" >/dev/null || { log "mvn not found and $LIB_DIR is not populated"; return 1; }
+  install_java || return 1
   [[ -f "$POM" ]] || { log "pom not found: $POM"; return 1; }
   local parent tmp
   parent="$(dirname "$LIB_DIR")"
@@ -98,9 +110,8 @@ install_jars() {
   is_installed
 }
 
-# One short server run with -XX:ArchiveClassesAtExit; later starts map those classes:
-# createTimeSkipping() takes ~0.4 s instead of ~1 s (idle 2-core box), ~0.8 s instead of ~2 s
-# with both cores busy. The archive is tied to this JDK build and this exact classpath string;
+# One short server run with -XX:ArchiveClassesAtExit; later starts map those classes and start
+# faster (docs/testing.md). The archive is tied to this JDK build and this exact classpath string;
 # if either changes, -Xshare:auto silently ignores it. Best effort.
 build_cds() {
   [[ "${TEMPORAL_TEST_SERVER_CDS:-1}" == 0 || -f "$CDS_ARCHIVE" ]] && return 0
