@@ -54,6 +54,8 @@ export const configSchema = z.object({
   INGEST_METRICS_PORT: z.coerce.number().int().optional(),
   /** Messages the ingest worker holds unacknowledged at most; past it, it stops reading and the broker keeps the rest. */
   INGEST_MAX_PENDING: z.coerce.number().int().min(1).default(10_000),
+  /** Rejected robot messages (and heartbeats applied without a part) are kept this long, then deleted by the ingest worker. */
+  REJECTED_MESSAGES_KEEP_DAYS: z.coerce.number().positive().default(14),
   /** Workflows the robot worker keeps in memory (docs/performance.md, "Cache sizes"): at least the robots it serves, or it replays histories. */
   WORKFLOW_CACHE_SIZE: z.coerce.number().int().min(1).default(2000),
   LID_OPEN_TIMEOUT_SECONDS: seconds(300),

@@ -31,6 +31,17 @@ function serialOfTopic(topic: string): string | null {
   return m ? m[1] : null;
 }
 
+/** Deletes rejected messages received before `before`, a chunk per statement so no delete holds locks long; returns how many. */
+export async function pruneRejectedMessages(prisma: Prisma, before: Date, chunk = 10_000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await prisma.$executeRaw`
+      DELETE FROM rejected_messages WHERE id IN (SELECT id FROM rejected_messages WHERE received_at < ${before} ORDER BY received_at LIMIT ${chunk})`;
+    total += n;
+    if (n < chunk) return total;
+  }
+}
+
 /** How many rejected messages are kept, for the /metrics gauge. */
 export function countRejectedMessages(prisma: Prisma): Promise<number> {
   return prisma.rejectedMessage.count();

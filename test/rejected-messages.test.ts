@@ -1,6 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { eventually, startFleet, uniqueSerial, type TestFleet } from './support/fleet';
 import { connectRobot, heartbeat, publish } from './support/robot';
+import { pruneRejectedMessages } from '../store/rejected-messages';
 
 /** GET /v1/rejected-messages: what the ingest could not take as it was, and why, paged like GET /v1/events. */
 
@@ -69,5 +70,14 @@ describe('GET /v1/rejected-messages', () => {
       const res = await read(`/v1/rejected-messages?${query}`);
       expect([query, res.status, res.body.error.message]).toEqual([query, 400, expect.stringMatching(new RegExp(`^${field}: `))]);
     }
+  });
+
+  test('messages past their keeping time are deleted, in chunks, and no others', async () => {
+    const serial = uniqueSerial('RJOLD');
+    const at = (iso: string) => ({ topic: `robot/${serial}/status`, payload: '{}', reason: 'serial: Required', serialNumber: serial, receivedAt: new Date(iso) });
+    await fleet.prisma.rejectedMessage.createMany({ data: [at('2001-01-01T00:00:00Z'), at('2001-01-02T00:00:00Z'), at('2001-01-03T00:00:00Z'), at('2001-02-01T00:00:00Z')] });
+    expect(await pruneRejectedMessages(fleet.prisma, new Date('2001-01-15T00:00:00Z'), 2)).toBe(3);
+    const left = await fleet.prisma.rejectedMessage.findMany({ where: { serialNumber: serial } });
+    expect(left.map((m) => m.receivedAt.toISOString())).toEqual(['2001-02-01T00:00:00.000Z']);
   });
 });

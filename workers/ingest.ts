@@ -3,7 +3,8 @@ import { register } from 'prom-client';
 import pino from 'pino';
 import { heartbeatRules, loadConfig, type Config } from '../config';
 import { findSilentRobots, storeHeartbeats, type StoredUpdate } from '../store/devices';
-import { storeRejected } from '../store/rejected-messages';
+import { pruneRejectedMessages, storeRejected } from '../store/rejected-messages';
+import { startRejectedRetention } from '../ingest/rejected-retention';
 import { robotInboxBacklog } from '../store/robot-inbox';
 import { RobotInboxRelay, type RobotSignaller } from '../ingest/robot-inbox-relay';
 import { SilenceSweeper } from '../ingest/silence-sweeper';
@@ -58,6 +59,7 @@ export async function startIngestWorker(deps: {
     },
   });
   const sweeper = startSilenceSweeper(deps.prisma, deps.temporal, deps.config, log);
+  const retention = startRejectedRetention({ prune: (before) => pruneRejectedMessages(deps.prisma, before), keepMs: deps.config.REJECTED_MESSAGES_KEEP_DAYS * 86_400_000, logger: log });
   const rules = heartbeatRules(deps.config);
   // Device.HeartbeatReceived goes out before a batch commits; without AMQP_URL nothing is published and nothing waits.
   const events = deps.config.AMQP_URL ? heartbeatEventPublisher({ amqpUrl: deps.config.AMQP_URL, env: deps.config.EVENTS_ENV, logger: log }) : null;
@@ -113,6 +115,7 @@ export async function startIngestWorker(deps: {
       await source.close();
       await relay.stop();
       await sweeper.stop();
+      await retention.stop();
       await acks.close();
       await events?.close();
     },
@@ -141,6 +144,8 @@ async function heartbeatSource(config: Config, mqttUrl: string, clientId: string
 
 /** The batch pipeline with its metrics and logs, around a way of storing heartbeats (the benchmark's yardsticks bring theirs). */
 export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<PipelineDeps, 'storeHeartbeats' | 'storeRejected'>): HeartbeatPipeline {
+  // A robot with one bad field does it at every heartbeat: one line per 10 s, with the count.
+  const droppedLog = everyTenSeconds((count, latest: string[]) => log.warn({ heartbeats: count, latest }, 'heartbeats applied without parts that failed validation'));
   const pipeline = new HeartbeatPipeline(
     {
       ...store,
@@ -151,7 +156,7 @@ export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<Pip
       },
       onDropped: (parts) => {
         for (const part of parts) ingestMetrics.dropped.inc({ field: part.kind });
-        log.warn({ dropped: parts.map((p) => p.reason) }, 'heartbeat applied without parts that failed validation');
+        droppedLog.note(parts.map((p) => p.reason));
       },
       onFlushed: (s) => {
         ingestMetrics.written.inc(s.heartbeats);
@@ -214,4 +219,19 @@ if (require.main === module) {
     console.error(error);
     process.exit(1);
   });
+}
+
+/** Calls `write` with how many notes came and the latest one, at most once every 10 s. */
+function everyTenSeconds<T>(write: (count: number, latest: T) => void): { note(value: T): void } {
+  let count = 0;
+  let writtenAt = 0;
+  return {
+    note(value) {
+      count += 1;
+      if (Date.now() - writtenAt < 10_000) return;
+      write(count, value);
+      count = 0;
+      writtenAt = Date.now();
+    },
+  };
 }
