@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { fieldPath } from '../domain/field-path';
+import { fieldPath, pathToNul } from '../domain/field-path';
 
 /** The contract's error shape, `{ error: { code, message, details? } }`; never a stack trace. */
 
@@ -54,16 +54,6 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   }
   const violations = result.error.issues.map((i) => ({ field: fieldPath(i.path), description: i.message }));
   throw invalidArgument(violations[0].field, violations[0].description, violations);
-}
-
-function pathToNul(value: unknown, path: PropertyKey[] = [], depth = 0): PropertyKey[] | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const found = key.includes('\u0000') ? [...path, key] : pathToNul(v, [...path, key], depth + 1);
-    if (found) return found;
-  }
-  return undefined;
 }
 
 export const routeNotFound: RequestHandler = (req) => {

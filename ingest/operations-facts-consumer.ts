@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import { fieldPath } from '../domain/field-path';
+import { fieldPath, pathToNul } from '../domain/field-path';
 import { operationsEventBatchSchema, operationsEventSchema, type OperationsEvent } from '../domain/operations-events';
 import { EXCHANGE_TYPE } from '../outbox/messages';
 import { OperationsEventConflict } from '../store/fleet';
@@ -199,12 +199,3 @@ export function parseFactsMessage(content: Buffer): { ok: true; events: Operatio
   return { ok: true, events: 'events' in parsed.data ? parsed.data.events : [parsed.data] };
 }
 
-function pathToNul(value: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const found = key.includes('\u0000') ? [...path, key] : pathToNul(v, [...path, key]);
-    if (found) return found;
-  }
-  return undefined;
-}
