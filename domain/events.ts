@@ -1,34 +1,6 @@
 import { z } from 'zod';
 
-/** Domain events as CONTRACT.md publishes them: `{ id, type, serial, occurredAt, data }`. */
-
-export const eventTypes = [
-  'Device.ConnectivityChanged',
-  'Device.HealthDegraded',
-  'Device.HealthRestored',
-  'LidCycle.Started',
-  'LidCycle.Completed',
-  'LidCycle.Timeout',
-  'LidCycle.PinValidated',
-  'LidCycle.PinRejected',
-  'LidCycle.PinEntryLocked',
-  'Rollout.Started',
-  'Rollout.StageCompleted',
-  'Rollout.Succeeded',
-  'Rollout.Failed',
-  'Rollout.Cancelled',
-  // Rollouts started before the rename keep these to their end (domain/rollout.ts).
-  'Deployment.Started',
-  'Deployment.StageCompleted',
-  'Deployment.Succeeded',
-  'Deployment.Failed',
-  'Deployment.Cancelled',
-  'PartnerDelivery.PushRejected',
-  'PartnerDelivery.PushFailed',
-  'PartnerDelivery.Started',
-  'PartnerDelivery.StatusChanged',
-  'PartnerDelivery.Ended',
-] as const;
+/** Domain events as CONTRACT.md publishes them: `{ id, type, serial, occurredAt, data }`; docs/events.md lists the types. */
 
 export const domainEventSchema = z.object({
   id: z.string().describe('stable across retries'),
