@@ -256,6 +256,8 @@ export type FaultScenario = {
   rollout?: boolean;
   /** Problems seen while the fault lasted, and notes for the report. */
   during?(): { problems: string[]; notes: string[] };
+  /** Checks of its own once the load has stopped and the fleet is drained and audited: problems, and notes for the report. */
+  audit?(ctx: { load: FleetLoad }): Promise<{ problems: string[]; notes: string[] }>;
 };
 
 /**
@@ -288,14 +290,15 @@ export async function runUnderFault(stack: ProcessStack, scenario: FaultScenario
     const drained = await drainAndAudit(stack, load, work, client);
     const drainMs = drained.drainMs;
     const during = scenario.during?.() ?? { problems: [], notes: [] };
-    const problems = [...during.problems, ...drained.problems];
+    const own = (await scenario.audit?.({ load })) ?? { problems: [], notes: [] };
+    const problems = [...during.problems, ...drained.problems, ...own.problems];
     const failures = client.outages.length;
     report({
       fault: scenario.fault,
       load: `${load.description}; ${cycles.serials.length} lid cycles${deployment ? ', a rollout' : ''}; API reads and commands`,
       lost: problems.length === 0 ? 'nothing' : `${problems.length} problems`,
       recoverySeconds: recoveryMs / 1000,
-      notes: [`at the fault: ${atFault}`, `${load.count} heartbeats`, `workflows drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`, `API client: ${client.reads} reads, ${failures} failed (refused or 503, no other error)`, ...during.notes].join('; '),
+      notes: [`at the fault: ${atFault}`, `${load.count} heartbeats`, `workflows drained ${(drainMs / 1000).toFixed(1)} s after the load stopped`, `API client: ${client.reads} reads, ${failures} failed (refused or 503, no other error)`, ...during.notes, ...own.notes].join('; '),
     });
     expect(problems).toEqual([]);
   } finally {

@@ -25,6 +25,9 @@ export type Delivery = {
   deliveryMode?: number;
   contentType?: string;
   headers: Record<string, unknown>;
+  /** When it arrived (Date.now()), and whether RabbitMQ delivered it before (requeued, unacknowledged). */
+  receivedAt: number;
+  redelivered: boolean;
 };
 
 /** A consumer on its own durable queue that reconnects after the broker comes back, acking what it got. */
@@ -84,6 +87,8 @@ export class AmqpConsumer {
         deliveryMode: message.properties.deliveryMode,
         contentType: message.properties.contentType,
         headers: message.properties.headers ?? {},
+        receivedAt: Date.now(),
+        redelivered: message.fields.redelivered,
       });
       channel.ack(message);
     });
