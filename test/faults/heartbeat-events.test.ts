@@ -62,7 +62,9 @@ withRabbit('Device.HeartbeatReceived under faults', () => {
   beforeAll(async () => {
     consumer = await new AmqpConsumer(AMQP_URL!, `test-hb-faults-${randomUUID()}`, heartbeatExchangeName(env), [HEARTBEAT_RECEIVED]).start();
     // Commands outlive a worker's restart; wrong PINs are typed all along, so the keypad must never lock.
-    stack = await startProcessStack({ env: { AMQP_URL: AMQP_URL!, EVENTS_ENV: env, COMMAND_TIMEOUT_SECONDS: '180', PIN_LOCKOUT_ATTEMPTS: '1000000' } });
+    // The offline timeout is shorter than the RabbitMQ outage: robots must stay online while the
+    // ingest cannot store what it hears (the fleet audit expects each to come online once).
+    stack = await startProcessStack({ env: { AMQP_URL: AMQP_URL!, EVENTS_ENV: env, COMMAND_TIMEOUT_SECONDS: '180', PIN_LOCKOUT_ATTEMPTS: '1000000', OFFLINE_AFTER_SECONDS: '12' } });
     witness = await mqtt.connectAsync(stack.mqttUrl, { clientId: `hb-faults-witness-${process.pid}`, clean: true, reconnectPeriod: 1000 });
     witness.on('message', (topic, payload) => {
       const serial = /^robot\/([^/]+)\/status$/.exec(topic)?.[1];
