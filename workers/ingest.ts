@@ -144,8 +144,8 @@ async function heartbeatSource(config: Config, mqttUrl: string, clientId: string
 
 /** The batch pipeline with its metrics and logs, around a way of storing heartbeats (the benchmark's yardsticks bring theirs). */
 export function ingestPipeline(config: Config, log: pino.Logger, store: Pick<PipelineDeps, 'storeHeartbeats' | 'storeRejected'>): HeartbeatPipeline {
-  // A robot with one bad field does it at every heartbeat: one line per 10 s, with the count.
-  const droppedLog = everyTenSeconds((count, latest: string[]) => log.warn({ heartbeats: count, latest }, 'heartbeats applied without parts that failed validation'));
+  // A robot with one bad field does it at every heartbeat: one line per reason per 10 s, with the count.
+  const droppedLog = everyTenSeconds((count, dropped: string[]) => log.warn({ dropped, heartbeats: count }, 'heartbeat applied without parts that failed validation'));
   const pipeline = new HeartbeatPipeline(
     {
       ...store,
@@ -221,17 +221,22 @@ if (require.main === module) {
   });
 }
 
-/** Calls `write` with how many notes came and the latest one, at most once every 10 s. */
-function everyTenSeconds<T>(write: (count: number, latest: T) => void): { note(value: T): void } {
-  let count = 0;
-  let writtenAt = 0;
+/** Calls `write` for a note at most once every 10 s per distinct note, with how many came since. */
+function everyTenSeconds(write: (count: number, note: string[]) => void): { note(value: string[]): void } {
+  const seen = new Map<string, { count: number; writtenAt: number }>();
   return {
     note(value) {
-      count += 1;
-      if (Date.now() - writtenAt < 10_000) return;
-      write(count, value);
-      count = 0;
-      writtenAt = Date.now();
+      const key = value.join('\n');
+      const entry = seen.get(key) ?? { count: 0, writtenAt: 0 };
+      entry.count += 1;
+      if (Date.now() - entry.writtenAt >= 10_000) {
+        write(entry.count, value);
+        entry.count = 0;
+        entry.writtenAt = Date.now();
+      }
+      // Robots choose what fails: a bounded memory, at worst a line more.
+      if (seen.size >= 1000 && !seen.has(key)) seen.clear();
+      seen.set(key, entry);
     },
   };
 }
