@@ -15,6 +15,8 @@ export const configSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   /** With no TEMPORAL_ADDRESS: the CLI's dev server on SQLite, or a Temporal server on the project's PostgreSQL (infra/temporal-postgres.ts). */
   TEMPORAL_SERVER: z.enum(['dev', 'postgres']).default('dev'),
+  /** How long a worker, ingest worker or API started alone waits for Temporal to answer before it exits. */
+  TEMPORAL_CONNECT_WAIT_SECONDS: seconds(120),
   TEMPORAL_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   DATABASE_URL: z.string().optional(),

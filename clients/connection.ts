@@ -23,6 +23,24 @@ export async function connectTemporal(config: Config, address?: string): Promise
   return Connection.connect(temporalConnectionOptions(config, address));
 }
 
+/**
+ * Connects, trying again every 2 s while the cluster cannot be reached, for up to
+ * TEMPORAL_CONNECT_WAIT_SECONDS: a process started while Temporal restarts waits for it instead of
+ * exiting; a wrong address still fails, later.
+ */
+export async function whenTemporalAnswers<T>(config: Config, connect: () => Promise<T>, onRetry: (error: Error) => void): Promise<T> {
+  const deadline = Date.now() + config.TEMPORAL_CONNECT_WAIT_SECONDS * 1000;
+  for (;;) {
+    try {
+      return await connect();
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      onRetry(error as Error);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
 export function createTemporalClient(connection: Connection, namespace: string): Client {
   return new Client({ connection, namespace });
 }

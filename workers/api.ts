@@ -6,7 +6,7 @@ import { listenHttp } from '../infra/http-server';
 import { greengrassClientFromConfig } from '../infra/greengrass';
 import { loadConfig } from '../config';
 import { createPrisma } from '../infra/prisma';
-import { connectTemporal, createTemporalClient } from '../clients/connection';
+import { connectTemporal, whenTemporalAnswers, createTemporalClient } from '../clients/connection';
 
 /** The REST API process: listens on PORT and closes cleanly. */
 export async function startApi(deps: AppDeps): Promise<Server> {
@@ -16,7 +16,7 @@ export async function startApi(deps: AppDeps): Promise<Server> {
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required to run the API on its own (npm start sets it up)');
-  const connection = await connectTemporal(config);
+  const connection = await whenTemporalAnswers(config, () => connectTemporal(config), (error) => console.warn(`Temporal not reachable yet (${error.message}); trying again`));
   const prisma = createPrisma(config.DATABASE_URL);
   const logger = pino({ level: config.LOG_LEVEL });
   const streams = createApiStreams({ prisma, databaseUrl: config.DATABASE_URL, logger, heartbeatMs: config.EVENTS_STREAM_HEARTBEAT_SECONDS * 1000 });

@@ -6,7 +6,7 @@ import { loadConfig } from '../config';
 import { ensureSoftwareStatusPoller } from '../clients/software-status';
 import { createPrisma } from '../infra/prisma';
 import { greengrassClientFromConfig } from '../infra/greengrass';
-import { connectTemporal, createTemporalClient, missingSearchAttributes, temporalConnectionOptions } from '../clients/connection';
+import { connectTemporal, createTemporalClient, missingSearchAttributes, temporalConnectionOptions, whenTemporalAnswers } from '../clients/connection';
 import { mqttConnectOptions } from '../infra/mqtt-options';
 import { taskQueues } from '../temporal.config';
 
@@ -33,17 +33,18 @@ export async function createFleetWorker(deps: {
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run the worker on its own (npm start sets them up)');
-  const clientConnection = await connectTemporal(config);
+  const retrying = (error: Error) => console.warn(`Temporal not reachable yet (${error.message}); trying again`);
+  const clientConnection = await whenTemporalAnswers(config, () => connectTemporal(config), retrying);
   // Registered once by an operator (npm run temporal:setup), never silently here; a key that may not list them is let through.
   const missing = await missingSearchAttributes(clientConnection, config.TEMPORAL_NAMESPACE).catch(() => []);
   if (missing.length > 0) throw new Error(`namespace ${config.TEMPORAL_NAMESPACE} lacks the search attributes ${missing.join(', ')}: run \`npm run temporal:setup\` once (docs/operations.md)`);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const connection = await whenTemporalAnswers(config, () => NativeConnection.connect(temporalConnectionOptions(config)), retrying);
   const prisma = createPrisma(config.DATABASE_URL);
   const commandsMqtt = await mqtt.connectAsync(config.MQTT_URL, { ...mqttConnectOptions(config), clientId: `fleet-worker-commands-${process.pid}`, reconnectPeriod: 1000 });
   const worker = await createFleetWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, maxCachedWorkflows: config.WORKFLOW_CACHE_SIZE, activityDeps: { prisma, mqtt: commandsMqtt, pinSecret: config.PIN_HASH_SECRET, greengrass: greengrassClientFromConfig(config), partners: createPartnerRegistry(config) } });
   const client = createTemporalClient(clientConnection, config.TEMPORAL_NAMESPACE);
   // The fleet's one software-status poller is the workers' own workflow: whichever worker comes first starts it.
-  await ensureSoftwareStatusPoller(client, { config });
+  await whenTemporalAnswers(config, () => ensureSoftwareStatusPoller(client, { config }), retrying);
   console.log(`fleet worker polling ${taskQueues.fleet} in namespace ${config.TEMPORAL_NAMESPACE}`);
   await worker.run();
   await commandsMqtt.endAsync();

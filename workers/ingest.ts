@@ -23,7 +23,7 @@ import { heartbeatReceived } from '../domain/heartbeat-received';
 import { heartbeatEventPublisher } from '../ingest/heartbeat-events';
 import { startOperationsFactsConsumer, type OperationsFactsConsumer } from '../ingest/operations-facts-consumer';
 import { pinHashSecret } from '../domain/lid-pins';
-import { connectTemporal, createTemporalClient, type TemporalClient } from '../clients/connection';
+import { connectTemporal, whenTemporalAnswers, createTemporalClient, type TemporalClient } from '../clients/connection';
 import { createPrisma, type Prisma } from '../infra/prisma';
 
 /** The ingest worker: heartbeats in (MQTT or SQS), projection writes and robot workflow signals out. */
@@ -192,7 +192,7 @@ export function startSilenceSweeper(prisma: Prisma, temporal: TemporalClient, co
 async function main(): Promise<void> {
   const config = loadConfig();
   if (!config.DATABASE_URL || !config.MQTT_URL) throw new Error('DATABASE_URL and MQTT_URL are required to run ingest on its own');
-  const connection = await connectTemporal(config);
+  const connection = await whenTemporalAnswers(config, () => connectTemporal(config), (error) => console.warn(`Temporal not reachable yet (${error.message}); trying again`));
   const ingest = await startIngestWorker({
     mqttUrl: config.MQTT_URL,
     clientId: config.MQTT_CLIENT_ID,
