@@ -6,8 +6,9 @@ import type { HeartbeatPipeline } from './heartbeat-pipeline';
  * loops take up to 10 messages each into the pipeline and delete them, in batches of 10, only once
  * the pipeline's batch that holds them is written. A message not deleted (a crash, a failed write)
  * comes back after the queue's visibility timeout; taking one twice changes nothing. A malformed
- * one is kept as rejected and deleted like the others. The receipt time is the queue's
- * SentTimestamp, when AWS took the message: a backlog keeps its own times for liveness and order.
+ * one is kept as rejected and deleted like the others. The receipt time is when this worker received
+ * it, as on MQTT: a backlog drained late counts as heard now, so the offline sweep and the
+ * forwarding rule's silence agree (with SentTimestamp a lagging ingest took robots offline for good).
  * A full pipeline stops the receivers, so the excess waits in the queue.
  */
 
@@ -54,9 +55,8 @@ export function startSqsSource(opts: {
         ]);
         if (abort.signal.aborted) return;
         for (const m of Messages) {
-          const sentAt = Number(m.Attributes?.SentTimestamp);
           received.push(m.ReceiptHandle!);
-          opts.pipeline.acceptRuleMessage(m.Body ?? '', Number.isFinite(sentAt) ? sentAt : Date.now());
+          opts.pipeline.acceptRuleMessage(m.Body ?? '', Date.now());
         }
       } catch (error) {
         if (abort.signal.aborted) return;
