@@ -47,7 +47,6 @@ export function startSqsSource(opts: {
               QueueUrl: opts.queueUrl,
               MaxNumberOfMessages: 10,
               WaitTimeSeconds: opts.waitTimeSeconds ?? 20,
-              MessageSystemAttributeNames: ['SentTimestamp'],
             }),
             { abortSignal: abort.signal },
           ),
